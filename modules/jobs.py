@@ -1,0 +1,95 @@
+"""Job folders: ``cache/<mode>/<trainer>/<job_id>[_testing]/``.
+
+Job ids are taken under an exclusive file lock, so two launches at once get different ids, and a
+folder, once made, is never reused: a past job is never overwritten.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+TESTING_SUFFIX = "_testing"
+_JOB_DIR = re.compile(r"^(\d+)(_testing)?$")
+
+
+@dataclass(frozen=True)
+class JobRef:
+    job_id: int
+    testing: bool
+    path: Path
+
+
+def trainer_dir(cache_root: Path | str, mode: str, trainer: str) -> Path:
+    return Path(cache_root) / mode / trainer
+
+
+def list_jobs(cache_root: Path | str, mode: str, trainer: str) -> list[JobRef]:
+    """Every job folder of a trainer, oldest id first."""
+    root = trainer_dir(cache_root, mode, trainer)
+    jobs = []
+    if root.is_dir():
+        for entry in root.iterdir():
+            match = _JOB_DIR.match(entry.name)
+            if match and entry.is_dir():
+                jobs.append(JobRef(int(match.group(1)), bool(match.group(2)), entry))
+    return sorted(jobs, key=lambda job: job.job_id)
+
+
+@contextmanager
+def _locked(root: Path):
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".job_id.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def create_job_dir(cache_root: Path | str, mode: str, trainer: str, testing: bool) -> JobRef:
+    """Reserve the next job id of this trainer and make its folder.
+
+    Testing and full jobs share one id sequence, so ``3`` and ``3_testing`` never both exist.
+    """
+    root = trainer_dir(cache_root, mode, trainer)
+    with _locked(root):
+        existing = [job.job_id for job in list_jobs(cache_root, mode, trainer)]
+        job_id = max(existing, default=0) + 1
+        path = root / f"{job_id}{TESTING_SUFFIX if testing else ''}"
+        path.mkdir(parents=False, exist_ok=False)  # exist_ok=False: never reuse a folder
+    return JobRef(job_id, testing, path)
+
+
+def find_job(cache_root: Path | str, mode: str, trainer: str, job_id: int | None = None,
+             testing: bool | None = None) -> JobRef:
+    """The job to replay: ``job_id`` if given, else the latest one with a best model.
+
+    ``testing`` narrows the default choice to testing (or full) jobs when such jobs exist.
+    """
+    jobs = list_jobs(cache_root, mode, trainer)
+    where = trainer_dir(cache_root, mode, trainer)
+    if job_id is not None:
+        for job in jobs:
+            if job.job_id == job_id:
+                return job
+        known = ", ".join(job.path.name for job in jobs) or "none"
+        raise FileNotFoundError(f"no job {job_id} in {where} (jobs there: {known})")
+    finished = [job for job in jobs if (job.path / "best_model.keras").exists()]
+    if testing is not None and any(job.testing == testing for job in finished):
+        finished = [job for job in finished if job.testing == testing]
+    if not finished:
+        raise FileNotFoundError(f"no finished job (with best_model.keras) in {where}")
+    return finished[-1]
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write a file so that a crash mid-write leaves the old content (or nothing), never half."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,222 @@
+"""The global parameters object that trainers configure before each ``launch_job``.
+
+Only trainers and ``launch_job`` touch the module-level ``parameters``; ``launch_job`` hands a
+frozen copy (``parameters.freeze()``) down to library code, which reads it but never changes it.
+A misspelt name or a value of the wrong type fails at the line that sets it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+class ParameterError(AttributeError):
+    """An unknown parameter name, or a value of the wrong type."""
+
+
+@dataclass
+class Parameters:
+    # --- what and where ---------------------------------------------------------------------
+    mode: str = ""  # task family; names cache/<mode>/. Empty: the trainer's folder name.
+    description: str = ""
+    cache_root: str = "cache"
+    data_root: str = "data"  # where datasets are fetched when ../shared has none
+    tracking_uri: Optional[str] = None  # None: sqlite store under cache_root
+    job_id: Optional[int] = None  # set by launch_job; in replays, the job to replay
+    # --- audio ------------------------------------------------------------------------------
+    sr: int = 22050
+    audio_length: float = 5.0  # seconds per example (chunk)
+    step_size: float = 5.0  # seconds between chunk starts
+    chunking: str = "chunk"  # "chunk": windows of audio_length every step_size; "fixed": pad/trim
+    silence_threshold_db: float = -90.0  # peak below this (dBFS) counts as an all-silent file
+    # --- front end --------------------------------------------------------------------------
+    spectrogram: str = "logmel"  # "logmel", "mfcc" or "stft"
+    n_fft: int = 2048
+    window: Optional[int] = None  # window length in samples; None: n_fft
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: Optional[float] = None  # None: sr / 2
+    n_mfcc: int = 40
+    power: float = 2.0
+    amin: float = 1e-10
+    top_db: Optional[float] = 80.0
+    clip_below: Optional[float] = None  # absolute dB floor, applied after top_db
+    shape: Optional[tuple] = None  # model input shape; None: derived from the parse function
+    # --- data split -------------------------------------------------------------------------
+    split: str = "auto"  # "auto", "fold", "group", "random" or "split" (a split column)
+    validation_fold: Optional[int] = 1
+    validation_size: float = 0.2
+    n_classes: Optional[int] = None  # None: derived from the data
+    data_cache: str = "memory"  # decoded-audio cache: "memory", "disk" or "none"
+    # --- training ---------------------------------------------------------------------------
+    n_epochs: int = 50
+    lr: float = 1e-3
+    batch_size: int = 32
+    target_metric: str = "val_loss"  # what early stopping, LR reduction and best model follow
+    es_patience: int = 10
+    min_delta: float = 1e-4
+    factor: float = 0.5
+    lr_patience: int = 4
+    min_lr: float = 1e-6
+    class_weights: bool = False
+    seed: int = 42
+    deterministic: bool = True  # tf op determinism: replays and reruns give identical numbers
+    # --- testing mode -----------------------------------------------------------------------
+    testing: bool = False  # 2 epochs on a small subset; job folder suffix "_testing"
+    testing_epochs: int = 2
+    testing_files_per_class: int = 4  # per class and per split
+    # --- reports ----------------------------------------------------------------------------
+    n_example_plots: int = 5  # spectrogram PNGs per class in each of tp/, fp/, fn/
+    n_gradcam: int = 8  # validation clips with Grad-CAM overlays
+
+    # ------------------------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        if getattr(self, "_frozen", False):
+            raise ParameterError(
+                f"these parameters are a frozen snapshot; set '{name}' on the global "
+                "`parameters` in the trainer, before launch_job"
+            )
+        hints = _type_hints()
+        if name not in hints:
+            raise ParameterError(_unknown_name_message(name, hints))
+        object.__setattr__(self, name, _check_type(name, value, hints[name]))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: a misspelt read gets the same help as a write.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise ParameterError(_unknown_name_message(name, _type_hints()))
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def samples_per_example(self) -> int:
+        return int(round(self.audio_length * self.sr))
+
+    @property
+    def window_length(self) -> int:
+        return self.window or self.n_fft
+
+    def update(self, **values: Any) -> "Parameters":
+        for name, value in values.items():
+            setattr(self, name, value)
+        return self
+
+    def reset(self) -> None:
+        """Back to the defaults (a trainer may call it between job blocks)."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _default(f))
+
+    def snapshot(self) -> dict:
+        """A plain, JSON-ready dict of every field."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else copy.deepcopy(value)
+        return out
+
+    def freeze(self) -> "Parameters":
+        """A read-only copy to hand to library code."""
+        frozen = Parameters.from_snapshot(self.snapshot())
+        object.__setattr__(frozen, "_frozen", True)
+        return frozen
+
+    @classmethod
+    def from_snapshot(cls, snapshot: dict, strict: bool = True) -> "Parameters":
+        """Rebuild from ``snapshot()`` (e.g. a job's params.json).
+
+        With ``strict=False`` names this version does not know are ignored, so an old job folder
+        still loads after a field was retired.
+        """
+        params = cls()
+        hints = _type_hints()
+        for name, value in snapshot.items():
+            if name not in hints and not strict:
+                continue
+            setattr(params, name, value)
+        return params
+
+    @classmethod
+    def load(cls, path, strict: bool = False) -> "Parameters":
+        with open(path) as handle:
+            return cls.from_snapshot(json.load(handle), strict=strict)
+
+    def save(self, path) -> None:
+        with open(path, "w") as handle:
+            json.dump(self.snapshot(), handle, indent=2, sort_keys=True)
+            handle.write("\n")
+
+    def __repr__(self) -> str:
+        changed = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != _default(f)
+        }
+        return f"Parameters({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+
+# ----------------------------------------------------------------------------------------------
+_HINTS: dict = {}
+
+
+def _type_hints() -> dict:
+    if not _HINTS:
+        _HINTS.update(typing.get_type_hints(Parameters))
+    return _HINTS
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
+
+
+def _unknown_name_message(name: str, hints: dict) -> str:
+    close = difflib.get_close_matches(name, list(hints), n=3, cutoff=0.6)
+    if close:
+        return f"unknown parameter '{name}': did you mean {' or '.join(close)}?"
+    return f"unknown parameter '{name}'; valid names: {', '.join(sorted(hints))}"
+
+
+def _check_type(name: str, value: Any, hint: Any) -> Any:
+    allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ParameterError(f"parameter '{name}' cannot be None")
+    for kind in allowed:
+        if kind is type(None):
+            continue
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+        elif kind is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif kind is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        elif kind is tuple:
+            if isinstance(value, (tuple, list)) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
+                return tuple(value)
+        elif isinstance(value, kind):
+            return value
+    names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed if k is not type(None))
+    raise ParameterError(
+        f"parameter '{name}' takes {names}, got {type(value).__name__} {value!r}"
+    )
+
+
+parameters = Parameters()
