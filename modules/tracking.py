@@ -16,9 +16,13 @@ from pathlib import Path
 
 import keras
 
-# MLflow and its migration tool log every schema step at INFO on first use of a store.
-for _name in ("mlflow", "alembic"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+def _quiet_mlflow() -> None:
+    # MLflow and its migration tool log every schema step at INFO on first use of a store;
+    # mlflow sets up its loggers when imported, so this runs after that import.
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def local_tracking_uri(cache_root: Path | str) -> str:
@@ -51,6 +55,7 @@ class Tracker:
         try:
             from mlflow.tracking import MlflowClient
 
+            _quiet_mlflow()
             self.client = MlflowClient(tracking_uri=uri)
             found = self.client.get_experiment_by_name(experiment)
             if found is None:

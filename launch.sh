@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# spectrain launcher.
+#   bash launch.sh train1 [--testing] [--description TEXT] [--validation-only [--job N]]
+#   bash launch.sh test [pytest arguments]
+#   bash launch.sh <any spectrain command>       (e.g. inspect raw --basedir DIR, jobs)
+# On first use it creates .venv and installs the project into it (pip install -e .[dev]).
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+PYTHON=${PYTHON:-python3}
+
+stamp_of() { cat setup.cfg pyproject.toml | sha256sum | cut -c1-16; }
+if [ ! -f "$VENV/.spectrain-installed" ] || [ "$(cat "$VENV/.spectrain-installed")" != "$(stamp_of)" ]; then
+  echo "setting up $VENV (first use, or setup.cfg changed): this takes a few minutes" >&2
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
+  "$VENV/bin/python" -m pip install --quiet -e ".[dev]" >&2
+  stamp_of > "$VENV/.spectrain-installed"
+fi
+export PATH="$VENV/bin:$PATH"
+export PYTHONUNBUFFERED=1
+[ -t 1 ] && export SPECTRAIN_INTERACTIVE=1
+
+if [ $# -eq 0 ]; then
+  spectrain --help
+  exit 0
+fi
+
+case "$1" in
+  test)
+    shift
+    exec python -m pytest "$@"
+    ;;
+  train*|*/train*)
+    name=$1
+    shift
+    mkdir -p jobs
+    log="jobs/$(basename "$name" .py)-$(date +%Y%m%d-%H%M%S).log"
+    echo "console log: $log"
+    # The log keeps everything the console shows; the exit status is spectrain's, not tee's.
+    spectrain train "$name" "$@" 2>&1 | tee "$log"
+    exit "${PIPESTATUS[0]}"
+    ;;
+  *)
+    exec spectrain "$@"
+    ;;
+esac

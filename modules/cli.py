@@ -1,0 +1,146 @@
+"""The ``spectrain`` command line.
+
+    spectrain train NAME [--testing] [--description TEXT] [--validation-only [--job N]]
+    spectrain replay JOB_DIR
+    spectrain jobs [MODE[/TRAINER]]
+    spectrain inspect raw --basedir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+from pathlib import Path
+
+from modules import PROJECT_ROOT
+
+
+def find_trainer(name: str) -> Path:
+    """``train1``, ``esc10/train1`` or a path -> the trainer file."""
+    candidate = Path(name)
+    if candidate.suffix == ".py" and candidate.exists():
+        return candidate.resolve()
+    stem = name[:-3] if name.endswith(".py") else name
+    pattern = f"{stem}.py" if "/" in stem else f"*/{stem}.py"
+    matches = sorted((PROJECT_ROOT / "trainers").glob(pattern))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        known = sorted(p.relative_to(PROJECT_ROOT / "trainers").with_suffix("").as_posix()
+                       for p in (PROJECT_ROOT / "trainers").glob("*/train*.py"))
+        raise SystemExit(f"no trainer {name!r} under trainers/; known: {', '.join(known) or 'none'}")
+    names = ", ".join(p.relative_to(PROJECT_ROOT / "trainers").with_suffix("").as_posix()
+                      for p in matches)
+    raise SystemExit(f"{name!r} is ambiguous ({names}); name it as MODE/{stem}")
+
+
+def run_trainer(path: Path, testing=False, description=None, validation_only=False, job=None,
+                cache_root=None, data_root=None, progress=True) -> list:
+    """Run a trainer file's job blocks with the command line's options. Returns replayed jobs."""
+    from modules import training
+
+    options = training.launch_options
+    options.testing, options.description = testing, description
+    options.validation_only, options.job = validation_only, job
+    options.cache_root, options.data_root, options.progress = cache_root, data_root, progress
+    options.replayed = []
+    training._blocks_launched.pop(str(path), None)
+    from modules.parameters import parameters
+
+    parameters.reset()  # each run starts from the defaults, whatever ran before in this process
+    runpy.run_path(str(path), run_name="__main__")
+    if validation_only and not options.replayed:
+        raise SystemExit(f"no job block of {path} produced the job to replay; "
+                         "use `spectrain replay JOB_DIR`")
+    return list(options.replayed)
+
+
+def list_jobs_table(cache_root: Path, selector: str | None) -> str:
+    rows = []
+    for info_path in sorted(cache_root.glob("*/*/*/job.json")):
+        info = json.loads(info_path.read_text())
+        key = f"{info.get('mode')}/{info.get('trainer')}"
+        if selector and not (key == selector or info.get("mode") == selector):
+            continue
+        metrics_path = info_path.parent / "metrics.json"
+        accuracy = balanced = "-"
+        if metrics_path.exists():
+            examples = json.loads(metrics_path.read_text())["examples"]
+            accuracy = f"{examples['accuracy']:.4f}"
+            balanced = f"{examples['balanced_accuracy']:.4f}"
+        description = json.loads((info_path.parent / "params.json").read_text()).get(
+            "description", "") if (info_path.parent / "params.json").exists() else ""
+        rows.append((key, info_path.parent.name, info.get("status", "?"), accuracy, balanced,
+                     info.get("best_epoch", "-"), description[:50]))
+    if not rows:
+        return "no jobs found"
+    head = ("trainer", "job", "status", "accuracy", "balanced", "best epoch", "description")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(head, widths))]
+    lines += ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spectrain", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="run a trainer file's job blocks")
+    train.add_argument("name", help="trainer: train1, esc10/train1 or a path")
+    train.add_argument("--testing", action="store_true",
+                       help="2 epochs on a small subset; job folder suffix _testing")
+    train.add_argument("--description", help="describe the job(s) in reports and MLflow")
+    train.add_argument("--validation-only", action="store_true",
+                       help="replay a job's best model on its validation files")
+    train.add_argument("--job", type=int, help="with --validation-only: the job id (default latest)")
+    train.add_argument("--cache-root", help="where job folders go (default: cache/)")
+    train.add_argument("--data-root", help="where datasets are fetched to (default: data/)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    replay = commands.add_parser("replay", help="replay a job folder validation-only")
+    replay.add_argument("job_dir", type=Path)
+    replay.add_argument("--no-progress", action="store_true")
+
+    jobs = commands.add_parser("jobs", help="list jobs with their status and validation accuracy")
+    jobs.add_argument("selector", nargs="?", help="MODE or MODE/TRAINER")
+    jobs.add_argument("--cache-root", default=str(PROJECT_ROOT / "cache"))
+
+    inspect = commands.add_parser("inspect", help="look at data before training on it")
+    what = inspect.add_subparsers(dest="what", required=True)
+    raw = what.add_parser("raw", help="a table of audio files: durations, rates, channels, errors")
+    raw.add_argument("--basedir", required=True, type=Path)
+    raw.add_argument("--output", type=Path, help="also write the per-file table as CSV")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        if args.job is not None and not args.validation_only:
+            raise SystemExit("--job only goes with --validation-only")
+        run_trainer(find_trainer(args.name), testing=args.testing, description=args.description,
+                    validation_only=args.validation_only, job=args.job,
+                    cache_root=args.cache_root, data_root=args.data_root,
+                    progress=not args.no_progress)
+    elif args.command == "replay":
+        from modules.replay import replay_job
+
+        result = replay_job(args.job_dir, progress=not args.no_progress)
+        return 0 if result.identical else 1
+    elif args.command == "jobs":
+        print(list_jobs_table(Path(args.cache_root), args.selector))
+    elif args.command == "inspect" and args.what == "raw":
+        from modules.data.inspect import inspect_raw
+
+        files, text = inspect_raw(args.basedir)
+        print(text)
+        if args.output:
+            files.to_csv(args.output, index=False)
+            print(f"per-file table: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Grad-CAM (Selvaraju et al., 2017) over spectrogram models.
+
+The class score is taken before the softmax when the model has a ``logits`` layer: softmax
+probabilities saturate, and their gradients then vanish for confident predictions.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def default_gradcam_layer(model: keras.Model) -> str:
+    """The last layer with a 4-D (batch, height, width, channels) output: the last conv maps."""
+    for layer in reversed(model.layers):
+        shape = getattr(layer, "output", None)
+        shape = getattr(shape, "shape", None)
+        if shape is not None and len(shape) == 4 and isinstance(layer, (
+                keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
+                keras.layers.Activation, keras.layers.BatchNormalization)):
+            return layer.name
+    raise ValueError(f"model {model.name!r} has no convolutional layer for Grad-CAM; "
+                     "name one with layer_name=")
+
+
+def grad_cam(model: keras.Model, inputs, class_index=None, layer_name: str | None = None,
+             output_size=None) -> np.ndarray:
+    """Heat maps in [0, 1], shape (batch, height, width).
+
+    ``class_index``: int, per-example sequence, or None for the predicted class. ``output_size``
+    (height, width) resizes the maps, e.g. to the spectrogram's size; default: the input's own
+    (height, width) when the input is an image.
+    """
+    layer_name = layer_name or default_gradcam_layer(model)
+    score_output = (model.get_layer("logits").output
+                    if any(layer.name == "logits" for layer in model.layers) else model.output)
+    probe = keras.Model(model.inputs, [model.get_layer(layer_name).output, score_output])
+    inputs = tf.convert_to_tensor(inputs)
+    with tf.GradientTape() as tape:
+        feature_maps, scores = probe(inputs, training=False)
+        if class_index is None:
+            chosen = tf.argmax(scores, axis=-1)
+        else:
+            chosen = tf.broadcast_to(tf.cast(class_index, tf.int64), tf.shape(scores)[:1])
+        score = tf.gather(scores, chosen, axis=1, batch_dims=1)
+    gradients = tape.gradient(score, feature_maps)
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)  # global-average-pooled grads
+    cams = tf.nn.relu(tf.reduce_sum(weights * feature_maps, axis=-1))
+    if output_size is None and len(inputs.shape) == 4:
+        output_size = inputs.shape[1:3]
+    if output_size is not None:
+        cams = tf.image.resize(cams[..., tf.newaxis], output_size, method="bilinear")[..., 0]
+    peak = tf.reduce_max(cams, axis=(1, 2), keepdims=True)
+    return (cams / tf.maximum(peak, 1e-12)).numpy()

@@ -1,0 +1,37 @@
+"""A compact CNN on spectrogram images: the suite's first, CPU-friendly baseline.
+
+Four conv blocks (conv 3x3 -> batch norm -> ReLU -> 2x2 max pool), global average pooling, dropout,
+and a linear ``logits`` layer followed by a softmax ``probabilities`` layer. Keeping the logits as
+their own layer lets Grad-CAM and calibration work on pre-softmax scores.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def baseline_cnn(input_shape, n_classes: int, filters=(32, 64, 128, 128), dropout: float = 0.3,
+                 l2: float = 1e-4) -> keras.Model:
+    """Build the baseline. ``input_shape`` is (bins, frames, channels)."""
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"baseline_cnn takes spectrogram images (bins, frames, channels), got {tuple(input_shape)}; "
+            "use spec_parser as the job's parse function")
+    if n_classes < 2:
+        raise ValueError(f"baseline_cnn needs at least 2 classes, got {n_classes}")
+    regulariser = keras.regularizers.L2(l2) if l2 else None
+    inputs = keras.Input(shape=tuple(input_shape), name="spectrogram")
+    # Normalise each frequency bin over the batch (dB values are far from zero mean, unit variance).
+    x = layers.BatchNormalization(axis=1, name="input_norm")(inputs)
+    for block, n_filters in enumerate(filters, start=1):
+        x = layers.Conv2D(n_filters, 3, padding="same", use_bias=False,
+                          kernel_regularizer=regulariser, name=f"block{block}_conv")(x)
+        x = layers.BatchNormalization(name=f"block{block}_bn")(x)
+        x = layers.Activation("relu", name=f"block{block}_relu")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"block{block}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    logits = layers.Dense(n_classes, kernel_regularizer=regulariser, name="logits")(x)
+    outputs = layers.Activation("softmax", name="probabilities")(logits)
+    return keras.Model(inputs, outputs, name="baseline_cnn")

@@ -1,0 +1,47 @@
+"""Parse functions: decoded audio batches -> model inputs.
+
+A parse function is a *builder*: ``launch_job`` calls it once with the frozen parameters, and it
+returns ``parse(audio, labels) -> (inputs, labels)`` working on batches (batch, samples). The
+builder's name is recorded in each job, so a replay rebuilds exactly the same inputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from modules.frontend import frontend_from_parameters
+
+
+def spec_parser(params):
+    """Log-mel (or MFCC / STFT, per ``params.spectrogram``) images of shape (bins, frames, 1)."""
+    frontend = frontend_from_parameters(params)
+
+    def parse(audio, labels):
+        return frontend(audio), labels
+
+    return parse
+
+
+def waveform_parser(params):
+    """The waveform itself (samples,), for models that hold their own front end."""
+
+    def parse(audio, labels):
+        return audio, labels
+
+    return parse
+
+
+def qualified_name(function) -> str:
+    return f"{function.__module__}:{function.__qualname__}"
+
+
+def resolve(name: str):
+    """The function recorded by ``qualified_name`` (e.g. "modules.parsers:spec_parser")."""
+    module_name, _, attribute = name.partition(":")
+    try:
+        target = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as error:
+        raise LookupError(f"cannot find parse function {name!r}: {error}") from None
+    return target

@@ -1,0 +1,182 @@
+"""tf.data pipelines: decode -> chunk -> cache -> (shuffle) -> batch -> parse -> prefetch.
+
+Decoding runs in Python (soundfile + soxr through ``tf.numpy_function``), in parallel, once: the
+decoded chunks are cached, so later epochs only shuffle, batch and compute spectrograms.
+Random augmentation belongs after the cache, or every epoch would see the same draw.
+
+Each decoded element is a dict:
+``audio`` (samples,), ``label`` (n_classes,), ``file_index``, ``chunk_index``, ``padded``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from modules.data.audio import decode_to_chunks
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """How files become fixed-length examples."""
+
+    sr: int
+    audio_length: float
+    step_size: float
+    chunking: str = "chunk"
+    silence_threshold_db: float = -90.0
+
+    @property
+    def samples(self) -> int:
+        return int(round(self.audio_length * self.sr))
+
+    @classmethod
+    def from_parameters(cls, params) -> "AudioConfig":
+        return cls(params.sr, params.audio_length, params.step_size, params.chunking,
+                   params.silence_threshold_db)
+
+
+class SkippedFiles:
+    """Files the decoder could not use, with the reason; filled from tf.data worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reasons: dict[str, str] = {}
+
+    def add(self, path: str, reason: str) -> None:
+        with self._lock:
+            first_time = path not in self._reasons
+            self._reasons[path] = reason
+        if first_time:
+            tqdm.write(f"skipped {path}: {reason}")
+
+    def items(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted(self._reasons.items())
+
+    def __len__(self) -> int:
+        return len(self._reasons)
+
+
+def one_hot_labels(labels: Sequence[str], class_names: Sequence[str]) -> np.ndarray:
+    index = {name: i for i, name in enumerate(class_names)}
+    out = np.zeros((len(labels), len(class_names)), np.float32)
+    for row, label in enumerate(labels):
+        out[row, index[label]] = 1.0
+    return out
+
+
+def decoded_dataset(paths: Sequence[str], labels: np.ndarray, audio: AudioConfig,
+                    skipped: SkippedFiles, cache: str | None = "memory") -> tf.data.Dataset:
+    """One element per chunk of every readable file, in file order, cached after decoding.
+
+    ``cache``: "memory", None/"none" (decode every epoch), or a file path prefix for a disk cache.
+    """
+    paths = [str(p) for p in paths]
+    label_table = tf.constant(labels, tf.float32)
+    samples = audio.samples
+
+    def decode(file_index):
+        file_index = int(file_index)
+        chunks, padded, error = decode_to_chunks(
+            paths[file_index], audio.sr, audio.audio_length, audio.step_size, audio.chunking,
+            audio.silence_threshold_db)
+        if error:
+            skipped.add(paths[file_index], error)
+        return chunks.astype(np.float32, copy=False), padded.astype(bool, copy=False)
+
+    def decode_op(file_index):
+        chunks, padded = tf.numpy_function(decode, [file_index], [tf.float32, tf.bool],
+                                           stateful=False)
+        chunks.set_shape([None, samples])
+        padded.set_shape([None])
+        n = tf.shape(chunks)[0]
+        return {
+            "audio": chunks,
+            "label": tf.repeat(label_table[file_index][tf.newaxis], n, axis=0),
+            "file_index": tf.fill([n], tf.cast(file_index, tf.int32)),
+            "chunk_index": tf.range(n, dtype=tf.int32),
+            "padded": padded,
+        }
+
+    ds = tf.data.Dataset.range(len(paths))
+    ds = ds.map(decode_op, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.unbatch()  # a file with no usable chunk simply contributes nothing
+    if cache == "memory":
+        ds = ds.cache()
+    elif cache and cache != "none":
+        ds = ds.cache(str(cache))
+    return ds
+
+
+def fill_cache(ds: tf.data.Dataset, n_files: int, description: str,
+               progress: bool = True) -> dict[str, np.ndarray]:
+    """Run through a decoded dataset once (filling its cache), with a progress bar over files.
+
+    Returns the per-chunk metadata in dataset order: file_index, chunk_index, padded, label.
+    """
+    meta = {"file_index": [], "chunk_index": [], "padded": [], "label": []}
+    seen = -1
+    light = ds.map(lambda e: {k: e[k] for k in meta}).batch(256)
+    with tqdm(total=n_files, desc=description, unit="file", disable=not progress) as bar:
+        for batch in light:
+            for key in meta:
+                meta[key].append(batch[key].numpy())
+            last = int(batch["file_index"][-1])
+            bar.update(last - seen)
+            seen = last
+        bar.update(n_files - 1 - seen)  # trailing unreadable files yield no element
+    if not meta["label"]:
+        raise ValueError(f"{description}: none of the {n_files} files gave a usable example")
+    return {key: np.concatenate(values) for key, values in meta.items()}
+
+
+def _batched(ds: tf.data.Dataset, batch_size: int, n_examples: int | None) -> tf.data.Dataset:
+    ds = ds.batch(batch_size)
+    if n_examples:
+        # Decoding hides the length from tf.data; stating it lets Keras show epoch progress
+        # and know where an epoch ends.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(-(-n_examples // batch_size)))
+    return ds
+
+
+ParseFn = Callable[[tf.Tensor, tf.Tensor], tuple]
+
+
+def training_dataset(decoded: tf.data.Dataset, parse: ParseFn, batch_size: int, seed: int,
+                     n_examples: int, class_weights: np.ndarray | None = None) -> tf.data.Dataset:
+    """Shuffled (full buffer, reshuffled every epoch from ``seed``), batched, parsed, prefetched."""
+    ds = decoded.shuffle(max(n_examples, 1), seed=seed, reshuffle_each_iteration=True)
+    ds = _batched(ds, batch_size, n_examples)
+    weights = None if class_weights is None else tf.constant(class_weights, tf.float32)
+
+    def to_model_inputs(element):
+        inputs, labels = parse(element["audio"], element["label"])
+        if weights is None:
+            return inputs, labels
+        return inputs, labels, tf.gather(weights, tf.argmax(labels, axis=-1))
+
+    ds = ds.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_dataset(decoded: tf.data.Dataset, parse: ParseFn, batch_size: int,
+                       n_examples: int | None = None) -> tf.data.Dataset:
+    """In file order, (inputs, labels) batches."""
+    ds = _batched(decoded, batch_size, n_examples)
+    ds = ds.map(lambda e: parse(e["audio"], e["label"]), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def balanced_class_weights(labels: np.ndarray) -> np.ndarray:
+    """n_examples / (n_classes * count_c), as sklearn's "balanced"; 0 weight for absent classes."""
+    counts = labels.sum(axis=0)
+    weights = np.zeros_like(counts, dtype=np.float32)
+    present = counts > 0
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights

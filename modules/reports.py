@@ -1,0 +1,186 @@
+"""What a job leaves for a person to read: report.txt, plots, example spectrograms, Grad-CAM."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on training machines
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from modules.jobs import atomic_write_text  # noqa: E402
+
+
+# ------------------------------------------------------------------------------ text report
+def format_metrics(metrics: dict, class_names: Sequence[str], title: str) -> str:
+    lines = [title, "-" * len(title),
+             f"examples            {metrics['n_examples']}",
+             f"accuracy            {metrics['accuracy']:.4f}",
+             f"balanced accuracy   {metrics['balanced_accuracy']:.4f}",
+             f"macro F1            {metrics['macro_f1']:.4f}", ""]
+    width = max(12, max(len(name) for name in class_names) + 2)
+    lines.append(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for name in class_names:
+        row = metrics["per_class"][name]
+        lines.append(f"{name:<{width}}{row['precision']:>10.3f}{row['recall']:>10.3f}"
+                     f"{row['f1']:>10.3f}{row['support']:>9d}")
+    lines += ["", "confusion matrix (rows: true class, columns: predicted, in the order above)"]
+    matrix = np.asarray(metrics["confusion_matrix"])
+    cell = max(4, len(str(matrix.max())) + 1)
+    for name, row in zip(class_names, matrix):
+        lines.append(f"{name:<{width}}" + "".join(f"{v:>{cell}d}" for v in row))
+    return "\n".join(lines) + "\n"
+
+
+def format_report(header: dict, metrics: dict, class_names: Sequence[str],
+                  skipped: Sequence[tuple[str, str]]) -> str:
+    lines = ["spectrain job report", "====================", ""]
+    width = max(len(key) for key in header) + 2
+    lines += [f"{key + ':':<{width}}{value}" for key, value in header.items()]
+    lines.append("")
+    lines.append(format_metrics(metrics["examples"], class_names, "Validation, per example"))
+    if "clips" in metrics:
+        lines.append(format_metrics(metrics["clips"], class_names,
+                                    "Validation, per recording (mean of its chunks' probabilities)"))
+    lines.append(f"Skipped files ({len(skipped)})")
+    lines.append("-" * len(lines[-1]))
+    lines += [f"{path}: {reason}" for path, reason in skipped] or ["none"]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------ plots
+def plot_confusion_matrix(matrix, class_names, path: Path, title: str = "Confusion matrix") -> None:
+    matrix = np.asarray(matrix)
+    size = max(5.0, 0.6 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center",
+                color="white" if normalised[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.046, label="fraction of the true class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_history(history: pd.DataFrame, path: Path, best_epoch: int | None = None) -> None:
+    """Loss, accuracy and learning rate per epoch (from the CSV history)."""
+    panels = [("loss", ["loss", "val_loss"]), ("accuracy", ["accuracy", "val_accuracy"]),
+              ("learning rate", ["learning_rate"])]
+    panels = [(title, [c for c in cols if c in history]) for title, cols in panels]
+    panels = [(title, cols) for title, cols in panels if cols]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    epochs = history["epoch"] + 1 if "epoch" in history else np.arange(1, len(history) + 1)
+    for ax, (title, columns) in zip(axes[0], panels):
+        for column in columns:
+            ax.plot(epochs, history[column], marker="o", markersize=3, label=column)
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label="best epoch")
+        if title == "learning rate":
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80]
+
+
+def example_name(row) -> str:
+    return f"{_safe(Path(row.path).stem)}_chunk{row.chunk_index}"
+
+
+def plot_spectrogram(spectrogram: np.ndarray, path: Path, title: str,
+                     heatmap: np.ndarray | None = None) -> None:
+    """A (bins, frames) spectrogram, low frequencies at the bottom; optional Grad-CAM overlay."""
+    # The object API, not pyplot: no global figure registry to leak or to close.
+    fig = Figure(figsize=(7, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(spectrogram, origin="lower", aspect="auto", cmap="magma",
+                      interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="dB" if heatmap is None else "dB (spectrogram)")
+    if heatmap is not None:
+        ax.imshow(heatmap, origin="lower", aspect="auto", cmap="jet", alpha=0.4, vmin=0, vmax=1,
+                  interpolation="bilinear")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("bin")
+    ax.set_title(title, fontsize=9)
+    fig.savefig(path, dpi=100)
+
+
+# ------------------------------------------------------------ tp / fp / fn examples, tns.txt
+def outcome_sets(table: pd.DataFrame, class_names: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+    """(row position, class) pairs per outcome, one-vs-rest per class.
+
+    A binary task looks at the positive class (index 1) only; otherwise every class counts, so a
+    misclassified example is a false positive of the predicted class and a false negative of the
+    true one.
+    """
+    classes = [1] if len(class_names) == 2 else range(len(class_names))
+    out = {"tp": [], "fp": [], "fn": [], "tn": []}
+    true = table["true_index"].to_numpy()
+    pred = table["predicted_index"].to_numpy()
+    for c in classes:
+        for position in range(len(table)):
+            is_true, is_pred = true[position] == c, pred[position] == c
+            kind = ("tp" if is_pred else "fn") if is_true else ("fp" if is_pred else "tn")
+            out[kind].append((position, class_names[c]))
+    return out
+
+
+def select_examples(outcomes: dict, per_class: int) -> dict[str, list[tuple[int, str]]]:
+    """At most ``per_class`` examples per class in tp/fp/fn (the first ones, in file order)."""
+    chosen = {}
+    for kind in ("tp", "fp", "fn"):
+        counts: dict[str, int] = {}
+        chosen[kind] = []
+        for position, name in outcomes[kind]:
+            if counts.get(name, 0) < per_class:
+                counts[name] = counts.get(name, 0) + 1
+                chosen[kind].append((position, name))
+    return chosen
+
+
+def write_true_negatives(table: pd.DataFrame, outcomes: dict, path: Path) -> None:
+    lines = ["# true negatives: class<TAB>file<TAB>chunk"]
+    for position, name in outcomes["tn"]:
+        row = table.iloc[position]
+        lines.append(f"{name}\t{row['path']}\t{row['chunk_index']}")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def write_example_plots(job_dir: Path, table: pd.DataFrame, chosen: dict,
+                        spectrograms: dict[int, np.ndarray], progress: Callable | None = None) -> int:
+    written = 0
+    for kind, items in chosen.items():
+        folder = job_dir / kind
+        folder.mkdir(exist_ok=True)
+        for position, name in items:
+            row = table.iloc[position]
+            probability = row[f"p_{row['predicted']}"]
+            title = (f"{kind.upper()} for {name}: {Path(row['path']).name} chunk {row['chunk_index']}\n"
+                     f"true {row['true']}, predicted {row['predicted']} (p={probability:.2f})")
+            plot_spectrogram(spectrograms[position],
+                             folder / f"{_safe(name)}__{example_name(row)}.png", title)
+            written += 1
+            if progress:
+                progress()
+    return written

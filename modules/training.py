@@ -1,0 +1,419 @@
+"""``launch_job``: one job block of a trainer file -> one job folder under ``cache/``.
+
+A trainer sets fields on the global ``parameters`` and calls ``launch_job``; this is the only
+library function that reads the global object. It freezes a snapshot and hands that down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from modules import PROJECT_ROOT
+from modules.jobs import JobRef, atomic_write_text, create_job_dir, find_job
+from modules.parameters import Parameters, parameters
+
+@dataclass
+class LaunchOptions:
+    """What the command line asked for; it wins over what a trainer file sets."""
+
+    testing: bool = False
+    description: str | None = None
+    validation_only: bool = False
+    job: int | None = None
+    cache_root: str | None = None
+    data_root: str | None = None
+    progress: bool = True
+    replayed: list = field(default_factory=list)  # job folders replayed in this process
+
+
+launch_options = LaunchOptions()
+_blocks_launched: dict[str, int] = {}  # trainer file -> launch_job calls so far in this process
+
+
+def resolve_path(path: str | Path) -> Path:
+    """Relative paths in parameters are relative to the project root, not the current folder."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _calling_trainer() -> Path:
+    """The file that called launch_job (the first frame outside the library)."""
+    library = Path(__file__).resolve().parent
+    for frame in inspect.stack()[2:]:
+        filename = Path(frame.filename).resolve()
+        if library not in filename.parents and filename.suffix == ".py":
+            return filename
+    return Path("interactive.py")
+
+
+def _now() -> str:
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+def launch_job(datasets: dict, model, spec_aug_params: Sequence = (), audio_aug_params: Sequence = (),
+               parse_function: Callable | None = None) -> Path | None:
+    """Train ``model`` on the flagged ``datasets`` (e.g. ``{"Esc10": 1}``) as one job.
+
+    ``model``: a builder ``f(input_shape, n_classes) -> keras.Model`` (use functools.partial for
+    options) or a built ``keras.Model``. ``parse_function``: a parse-function builder from
+    ``modules.parsers`` (default ``spec_parser``). Augmentation lists must be empty for now.
+    Returns the job folder (or, in a validation-only run, the replayed job's folder or None).
+    """
+    from modules.parsers import spec_parser
+
+    parse_function = parse_function or spec_parser
+    trainer_file = _calling_trainer()
+    block = _blocks_launched.get(str(trainer_file), 0)
+    _blocks_launched[str(trainer_file)] = block + 1
+    for name, augmentations in (("spec_aug_params", spec_aug_params),
+                                ("audio_aug_params", audio_aug_params)):
+        if augmentations:
+            raise NotImplementedError(
+                f"{name} is not empty, but augmentation is not part of spectrain yet; "
+                "pass [] for now")
+    if not isinstance(datasets, dict) or not datasets:
+        raise TypeError('datasets takes a dict of dataset names to 0/1 flags, e.g. {"Esc10": 1}')
+
+    # A per-job copy: values derived for this job (shape, n_classes...) must not leak into the
+    # trainer's next job block through the global object.
+    run = Parameters.from_snapshot(parameters.snapshot())
+    _apply_launch_options(run)
+    if not run.mode:
+        run.mode = trainer_file.parent.name
+    trainer = trainer_file.stem
+
+    if launch_options.validation_only:
+        return _replay_block(run, trainer, block, parse_function)
+    return _train_job(run, datasets, model, parse_function, trainer_file, trainer, block)
+
+
+def _apply_launch_options(params: Parameters) -> None:
+    if launch_options.testing:
+        params.testing = True
+    if launch_options.description is not None:
+        params.description = launch_options.description
+    if launch_options.cache_root is not None:
+        params.cache_root = launch_options.cache_root
+    if launch_options.data_root is not None:
+        params.data_root = launch_options.data_root
+
+
+# ----------------------------------------------------------------------------------- replay
+def _replay_block(run: Parameters, trainer: str, block: int, parse_function: Callable) -> Path | None:
+    from modules.replay import replay_job
+
+    job = find_job(resolve_path(run.cache_root), run.mode, trainer,
+                   job_id=launch_options.job, testing=True if launch_options.testing else None)
+    info = json.loads((job.path / "job.json").read_text())
+    if info.get("block", 0) != block or launch_options.replayed:
+        print(f"job block {block + 1}: not replayed (job {job.path.name} came from block "
+              f"{info.get('block', 0) + 1})")
+        return None
+    replay_job(job.path, parse_function=parse_function, progress=launch_options.progress)
+    launch_options.replayed.append(job.path)
+    return job.path
+
+
+# ---------------------------------------------------------------------------------- training
+def _train_job(run: Parameters, datasets, model, parse_function, trainer_file: Path, trainer: str,
+               block: int) -> Path:
+    cache_root = resolve_path(run.cache_root)
+    job = create_job_dir(cache_root, run.mode, trainer, run.testing)
+    run.job_id = job.job_id
+    started, clock = _now(), time.time()
+    info = {
+        "job_id": job.job_id, "job_dir": str(job.path), "trainer": trainer,
+        "trainer_file": str(trainer_file), "block": block, "mode": run.mode,
+        "testing": run.testing, "datasets": datasets, "status": "running",
+        "started": started, "parse_function": _qualified(parse_function),
+        "model": _qualified(model),
+    }
+    atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
+    title = f"job {job.job_id}{' (testing)' if run.testing else ''}: {job.path}"
+    print(f"\n{'=' * len(title)}\n{title}\n{'=' * len(title)}")
+    if run.description:
+        print(f"description: {run.description}")
+    tracker = None
+    try:
+        tracker = _run_training(run, job, datasets, model, parse_function, info, cache_root)
+        info.update(status="finished", finished=_now(), duration_s=round(time.time() - clock, 1))
+        atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
+        if tracker:
+            tracker.log_artifact(job.path / "job.json")
+            tracker.end("FINISHED")
+    except BaseException as error:
+        # Keep everything written so far; say what happened where the results would have been.
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        info.update(status=status, finished=_now(), error=f"{type(error).__name__}: {error}")
+        atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
+        atomic_write_text(job.path / "error.txt", traceback.format_exc())
+        if tracker:
+            tracker.end("KILLED" if status == "interrupted" else "FAILED")
+        print(f"job {job.job_id} {status}: {info['error']} (details in {job.path / 'error.txt'})")
+        raise
+    # Outside the guarded block: nothing after this point can turn a finished job into a failed one.
+    print(f"job {job.job_id} finished in {info['duration_s']:.0f} s: {job.path}")
+    return job.path
+
+
+def _qualified(obj) -> str:
+    target = getattr(obj, "func", obj)  # functools.partial
+    module = getattr(target, "__module__", type(target).__module__)
+    name = getattr(target, "__qualname__", type(target).__qualname__)
+    return f"{module}:{name}"
+
+
+def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_function, info: dict,
+                  cache_root: Path):
+    import keras
+    import tensorflow as tf
+
+    from modules import evaluation
+    from modules.data import TABLE_COLUMNS, load_datasets, split_table, testing_subset
+    from modules.pipeline import (AudioConfig, SkippedFiles, balanced_class_weights, decoded_dataset,
+                                  evaluation_dataset, fill_cache, one_hot_labels, training_dataset)
+    from modules.tracking import Tracker, TrackerCallback
+
+    progress = launch_options.progress
+    # ---- data -----------------------------------------------------------------------------
+    table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root))
+    if run.n_classes is None:
+        run.n_classes = len(class_names)
+    elif run.n_classes != len(class_names):
+        raise ValueError(f"parameters.n_classes is {run.n_classes}, but the data has "
+                         f"{len(class_names)} classes: {', '.join(class_names)}")
+    train, validation = split_table(table, method=run.split,
+                                    validation_fold=run.validation_fold,
+                                    validation_size=run.validation_size, seed=run.seed)
+    if run.testing:
+        run.n_epochs = run.testing_epochs
+        run.n_example_plots = min(run.n_example_plots, 1)  # matplotlib needs ~0.15 s a figure
+        train = testing_subset(train, run.testing_files_per_class, seed=run.seed)
+        validation = testing_subset(validation, run.testing_files_per_class,
+                                    seed=run.seed)
+    for name, part in (("train", train), ("validation", validation)):
+        part.reindex(columns=TABLE_COLUMNS).to_csv(job.path / f"{name}.csv", index=False)
+
+    # ---- seeds, front end, parameters snapshot ---------------------------------------------
+    keras.utils.set_random_seed(run.seed)
+    if run.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    audio = AudioConfig.from_parameters(run)
+    parse = parse_function(run.freeze())
+    example_input = parse(tf.zeros([1, audio.samples]), tf.zeros([1, len(class_names)]))[0]
+    derived_shape = tuple(int(d) for d in example_input.shape[1:])
+    if run.shape is None:
+        run.shape = derived_shape
+    elif tuple(run.shape) != derived_shape:
+        raise ValueError(f"parameters.shape is {tuple(run.shape)}, but the parse function "
+                         f"gives {derived_shape} for these front-end settings; set shape = None")
+    params = run.freeze()
+    params.save(job.path / "params.json")
+    info["class_names"] = class_names
+    atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
+
+    tracker = Tracker(params.tracking_uri, cache_root, experiment=params.mode,
+                      run_name=f"{info['trainer']}/{job.path.name}",
+                      tags={"job_dir": str(job.path), "trainer": info["trainer"],
+                            "mlflow.note.content": params.description})
+    tracker.log_params(params.snapshot())
+
+    # ---- decode once, cache ----------------------------------------------------------------
+    skipped = SkippedFiles()
+    # "disk": tf.data cache files inside the job folder, removed when the job has finished.
+    cache = params.data_cache if params.data_cache != "disk" else None
+    train_labels = one_hot_labels(train["label"], class_names)
+    val_labels = one_hot_labels(validation["label"], class_names)
+    train_decoded = decoded_dataset(train["path"], train_labels, audio, skipped,
+                                    cache=cache or str(job.path / ".decoded_train"))
+    val_decoded = decoded_dataset(validation["path"], val_labels, audio, skipped,
+                                  cache=cache or str(job.path / ".decoded_validation"))
+    train_meta = fill_cache(train_decoded, len(train), "decoding training audio", progress)
+    val_meta = fill_cache(val_decoded, len(validation), "decoding validation audio", progress)
+    print(f"training: {len(train)} files -> {len(train_meta['label'])} examples; "
+          f"validation: {len(validation)} files -> {len(val_meta['label'])} examples; "
+          f"{len(class_names)} classes; {len(skipped)} files skipped")
+
+    class_weights = balanced_class_weights(train_meta["label"]) if params.class_weights else None
+    train_ds = training_dataset(train_decoded, parse, params.batch_size, params.seed,
+                                len(train_meta["label"]), class_weights)
+    val_ds = evaluation_dataset(val_decoded, parse, params.batch_size, len(val_meta["label"]))
+
+    # ---- model -----------------------------------------------------------------------------
+    network = model_spec if isinstance(model_spec, keras.Model) else model_spec(
+        input_shape=params.shape, n_classes=params.n_classes)
+    expected = tuple(network.input_shape[1:])
+    if expected != tuple(params.shape):
+        raise ValueError(f"the model takes inputs of shape {expected}, the parse function gives "
+                         f"{tuple(params.shape)}")
+    network.compile(optimizer=keras.optimizers.Adam(params.lr),
+                     loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    info["model_name"] = network.name
+    info["model_parameters"] = int(network.count_params())
+    atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
+
+    direction = "min" if "loss" in params.target_metric else "max"
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(job.path / "best_model.keras"),
+                                        monitor=params.target_metric, mode=direction,
+                                        save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=params.target_metric, mode=direction,
+                                      patience=params.es_patience, min_delta=params.min_delta),
+        keras.callbacks.ReduceLROnPlateau(monitor=params.target_metric, mode=direction,
+                                          factor=params.factor, patience=params.lr_patience,
+                                          min_lr=params.min_lr, min_delta=params.min_delta),
+        keras.callbacks.TerminateOnNaN(),
+        TrackerCallback(tracker),
+        keras.callbacks.CSVLogger(str(job.path / "history.csv")),  # last: sees the LR others add
+    ]
+    network.fit(train_ds, validation_data=val_ds, epochs=params.n_epochs, callbacks=callbacks,
+                shuffle=False,  # the dataset shuffles itself, from the job's seed
+                verbose=1 if progress and _interactive() else 2)
+    network.save(job.path / "last_model.keras")
+    for leftover in job.path.glob(".decoded_*"):
+        leftover.unlink()
+
+    # ---- evaluate the best model exactly as a replay will ------------------------------------
+    history = pd.read_csv(job.path / "history.csv")
+    column = history[params.target_metric]
+    best_row = int(column.idxmin() if direction == "min" else column.idxmax())
+    info["best_epoch"] = int(history["epoch"].iloc[best_row]) + 1
+    info["epochs_run"] = len(history)
+    best = keras.models.load_model(job.path / "best_model.keras")
+    n_val = len(val_meta["label"])
+    table, metrics = evaluation.evaluate_model(best, val_ds, val_meta, validation["path"],
+                                               class_names, "validating best model", progress)
+    metrics["best_epoch"] = info["best_epoch"]
+    table.to_csv(job.path / "predictions.csv", index=False, float_format="%.9g")
+    atomic_write_text(job.path / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+    header = {
+        "job": str(job.path), "trainer": f"{info['trainer_file']} (job block {info['block'] + 1})",
+        "description": params.description or "-", "started": info["started"], "reported": _now(),
+        "datasets": ", ".join(name for name, flag in info["datasets"].items() if flag),
+        "classes": f"{len(class_names)}: {', '.join(class_names)}",
+        "split": f"{params.split} (validation fold {params.validation_fold})"
+        if params.split in ("fold", "auto") else params.split,
+        "training": f"{len(train)} files -> {len(train_meta['label'])} examples",
+        "validation": f"{len(validation)} files -> {n_val} examples",
+        "model": f"{network.name} ({info['model_parameters']:,} parameters)",
+        "input": f"{params.shape} from {info['parse_function']}",
+        "epochs": f"{info['epochs_run']} run, best {info['best_epoch']} "
+                  f"({params.target_metric} = {column.iloc[best_row]:.4f})",
+        "mlflow": f"{tracker.uri} run {tracker.run_id}" if tracker.run_id else "off",
+    }
+    from modules import reports
+
+    report = reports.format_report(header, metrics, class_names, skipped.items())
+    atomic_write_text(job.path / "report.txt", report)
+    print(report)
+    atomic_write_text(job.path / "skipped.txt",
+                      "".join(f"{p}\t{r}\n" for p, r in skipped.items()))
+    reports.plot_confusion_matrix(metrics["examples"]["confusion_matrix"], class_names,
+                                  job.path / "confusion_matrix.png",
+                                  title=f"{params.mode}/{info['trainer']} job {job.job_id}: "
+                                        f"accuracy {metrics['examples']['accuracy']:.3f}")
+    reports.plot_history(history, job.path / "history.png", best_epoch=info["best_epoch"])
+    _write_examples(job.path, best, val_ds, table, class_names, params, progress)
+
+    summary = {"best_accuracy": metrics["examples"]["accuracy"],
+               "best_balanced_accuracy": metrics["examples"]["balanced_accuracy"],
+               "best_macro_f1": metrics["examples"]["macro_f1"], "best_epoch": info["best_epoch"]}
+    tracker.log_metrics(summary, step=info["best_epoch"])
+    for name in ("report.txt", "params.json", "metrics.json", "history.csv", "predictions.csv",
+                 "confusion_matrix.png", "history.png", "train.csv", "validation.csv"):
+        tracker.log_artifact(job.path / name)
+    tracker.log_artifact(job.path / "best_model.keras", "model")
+    tracker.log_artifacts(job.path / "gradcam", "gradcam")
+    return tracker
+
+
+def _interactive() -> bool:
+    import os
+    import sys
+
+    return sys.stdout.isatty() or os.environ.get("SPECTRAIN_INTERACTIVE") == "1"
+
+
+def _gather_inputs(eval_ds, positions: set[int]) -> dict[int, np.ndarray]:
+    """Model inputs of the examples at ``positions`` (dataset order)."""
+    found, offset = {}, 0
+    for inputs, _ in eval_ds:
+        inputs = inputs.numpy()
+        for i in range(len(inputs)):
+            if offset + i in positions:
+                found[offset + i] = inputs[i]
+        offset += len(inputs)
+        if len(found) == len(positions):
+            break
+    return found
+
+
+def _display_spectrograms(inputs: dict[int, np.ndarray], params: Parameters) -> dict[int, np.ndarray]:
+    """(bins, frames) images to show: the input itself for image models, else its log-mel."""
+    if not inputs:
+        return {}
+    first = next(iter(inputs.values()))
+    if first.ndim == 3:
+        return {k: v[..., 0] for k, v in inputs.items()}
+    from modules.frontend import frontend_from_parameters
+
+    frontend = frontend_from_parameters(params)
+    keys = sorted(inputs)
+    images = np.asarray(frontend(np.stack([inputs[k] for k in keys])))[..., 0]
+    return dict(zip(keys, images))
+
+
+def _write_examples(job_dir: Path, model, eval_ds, table: pd.DataFrame, class_names, params,
+                    progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    from modules import reports
+    from modules.interpret import grad_cam
+
+    outcomes = reports.outcome_sets(table, class_names)
+    chosen = reports.select_examples(outcomes, params.n_example_plots)
+    reports.write_true_negatives(table, outcomes, job_dir / "tns.txt")
+    # Grad-CAM on a spread of validation examples: the first of each true class, round robin.
+    by_class: dict[int, list[int]] = {}
+    for position, true_index in enumerate(table["true_index"]):
+        by_class.setdefault(int(true_index), []).append(position)
+    gradcam_positions, depth = [], 0
+    while len(gradcam_positions) < min(params.n_gradcam, len(table)):
+        for positions in by_class.values():
+            if depth < len(positions) and len(gradcam_positions) < params.n_gradcam:
+                gradcam_positions.append(positions[depth])
+        depth += 1
+    wanted = {p for items in chosen.values() for p, _ in items} | set(gradcam_positions)
+    inputs = _gather_inputs(eval_ds, wanted)
+    images = _display_spectrograms(inputs, params)
+    total = sum(len(items) for items in chosen.values()) + len(gradcam_positions)
+    with tqdm(total=total, desc="writing example plots", unit="plot", disable=not progress) as bar:
+        reports.write_example_plots(job_dir, table, chosen, images, progress=bar.update)
+        folder = job_dir / "gradcam"
+        folder.mkdir(exist_ok=True)
+        try:
+            batch = np.stack([inputs[p] for p in gradcam_positions])
+            first_image = images[gradcam_positions[0]]
+            heatmaps = grad_cam(model, batch, output_size=first_image.shape)
+        except Exception as error:  # noqa: BLE001 - a model Grad-CAM cannot read loses only the maps
+            (folder / "unavailable.txt").write_text(f"Grad-CAM failed: {error}\n")
+            print(f"warning: Grad-CAM skipped: {error}")
+            return
+        for position, heatmap in zip(gradcam_positions, heatmaps):
+            row = table.iloc[position]
+            title = (f"Grad-CAM for predicted {row['predicted']}: {Path(row['path']).name} "
+                     f"chunk {row['chunk_index']} (true {row['true']})")
+            reports.plot_spectrogram(images[position],
+                                     folder / f"{reports.example_name(row)}.png", title, heatmap)
+            bar.update()
