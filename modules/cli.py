@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import runpy
+import signal
 import sys
 from pathlib import Path
 
@@ -115,11 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame):
+    # A job killed by a scheduler or `kill` records "interrupted" like Ctrl-C does.
+    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
         if args.job is not None and not args.validation_only:
             raise SystemExit("--job only goes with --validation-only")
+        signal.signal(signal.SIGTERM, _interrupt)
         run_trainer(find_trainer(args.name), testing=args.testing, description=args.description,
                     validation_only=args.validation_only, job=args.job,
                     cache_root=args.cache_root, data_root=args.data_root,

@@ -13,10 +13,14 @@ from tqdm.auto import tqdm
 def predict(model, eval_ds, n_examples: int, description: str = "predicting",
             progress: bool = True) -> np.ndarray:
     """Class probabilities for every example of ``eval_ds`` (batches of (inputs, labels))."""
+    import tensorflow as tf
+
+    # One traced function per call (the last, smaller batch reuses it via reduce_retracing).
+    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     outputs = []
     with tqdm(total=n_examples, desc=description, unit="example", disable=not progress) as bar:
         for inputs, _ in eval_ds:
-            batch = np.asarray(model.predict_on_batch(inputs))
+            batch = infer(inputs).numpy()
             outputs.append(batch)
             bar.update(len(batch))
     return np.concatenate(outputs).astype(np.float32)

@@ -122,7 +122,7 @@ def fill_cache(ds: tf.data.Dataset, n_files: int, description: str,
     """
     meta = {"file_index": [], "chunk_index": [], "padded": [], "label": []}
     seen = -1
-    light = ds.map(lambda e: {k: e[k] for k in meta}).batch(256)
+    light = ds.map(lambda e: {k: e[k] for k in meta}).batch(32)
     with tqdm(total=n_files, desc=description, unit="file", disable=not progress) as bar:
         for batch in light:
             for key in meta:

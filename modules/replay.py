@@ -71,7 +71,9 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
         before = pd.read_csv(job_dir / "predictions.csv")
         columns = [f"p_{name}" for name in class_names]
         if len(before) == len(table):
-            difference = float(np.abs(before[columns].to_numpy() - table[columns].to_numpy()).max())
+            # 9 significant digits round-trip float32 exactly when read back as float32.
+            recorded_p = before[columns].to_numpy(np.float32)
+            difference = float(np.abs(recorded_p - table[columns].to_numpy(np.float32)).max())
     identical = bool(recorded) and all(
         recorded.get(level, {}).get(key) == metrics[level][key]
         for level in metrics for key in ("accuracy", "balanced_accuracy", "macro_f1",

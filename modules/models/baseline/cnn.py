@@ -12,8 +12,13 @@ from keras import layers
 
 
 def baseline_cnn(input_shape, n_classes: int, filters=(32, 64, 128, 128), dropout: float = 0.3,
-                 l2: float = 1e-4) -> keras.Model:
-    """Build the baseline. ``input_shape`` is (bins, frames, channels)."""
+                 l2: float = 1e-4, bn_momentum: float = 0.9) -> keras.Model:
+    """Build the baseline. ``input_shape`` is (bins, frames, channels).
+
+    ``bn_momentum`` 0.9, not Keras' 0.99: small audio datasets give ~10 steps an epoch, and with
+    0.99 the inference-time statistics lag so far behind (dB inputs sit near -40, not 0) that
+    validation accuracy stayed at chance on ESC-10 (0.20 after 15 epochs, against 0.75 with 0.9).
+    """
     if len(input_shape) != 3:
         raise ValueError(
             f"baseline_cnn takes spectrogram images (bins, frames, channels), got {tuple(input_shape)}; "
@@ -23,11 +28,11 @@ def baseline_cnn(input_shape, n_classes: int, filters=(32, 64, 128, 128), dropou
     regulariser = keras.regularizers.L2(l2) if l2 else None
     inputs = keras.Input(shape=tuple(input_shape), name="spectrogram")
     # Normalise each frequency bin over the batch (dB values are far from zero mean, unit variance).
-    x = layers.BatchNormalization(axis=1, name="input_norm")(inputs)
+    x = layers.BatchNormalization(axis=1, momentum=bn_momentum, name="input_norm")(inputs)
     for block, n_filters in enumerate(filters, start=1):
         x = layers.Conv2D(n_filters, 3, padding="same", use_bias=False,
                           kernel_regularizer=regulariser, name=f"block{block}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{block}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"block{block}_bn")(x)
         x = layers.Activation("relu", name=f"block{block}_relu")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"block{block}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)

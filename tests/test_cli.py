@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+import soundfile
+
+from modules.cli import find_trainer, list_jobs_table, main
+
+
+def test_find_trainer_by_name_and_clear_errors():
+    assert find_trainer("train1").as_posix().endswith("trainers/esc10/train1.py")
+    assert find_trainer("esc10/train1") == find_trainer("train1")
+    with pytest.raises(SystemExit, match="no trainer 'train999'.*esc10/train1"):
+        find_trainer("train999")
+
+
+def test_job_only_goes_with_validation_only():
+    with pytest.raises(SystemExit, match="--job only goes with --validation-only"):
+        main(["train", "train1", "--job", "3"])
+
+
+def test_inspect_raw_lists_durations_rates_and_unreadable_files(tmp_path, capsys, bad_audio_files):
+    for label, seconds, sr in (("cats", 1.0, 16000), ("cats", 2.0, 16000), ("dogs", 1.0, 22050)):
+        folder = tmp_path / "data" / label
+        folder.mkdir(parents=True, exist_ok=True)
+        soundfile.write(folder / f"{label}{seconds}.wav", np.full(int(seconds * sr), 0.1, "float32"), sr)
+    (tmp_path / "data" / "dogs" / "empty.wav").write_bytes(b"")
+    assert main(["inspect", "raw", "--basedir", str(tmp_path / "data"),
+                 "--output", str(tmp_path / "files.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "16000" in out and "22050" in out and "cats" in out and "dogs" in out
+    assert "empty.wav" in out and "empty" in out
+    assert (tmp_path / "files.csv").read_text().count("\n") == 5
+
+
+def test_jobs_table_without_jobs(tmp_path):
+    assert list_jobs_table(tmp_path, None) == "no jobs found"
