@@ -110,19 +110,27 @@ def example_name(row) -> str:
 
 def plot_spectrogram(spectrogram: np.ndarray, path: Path, title: str,
                      heatmap: np.ndarray | None = None) -> None:
-    """A (bins, frames) spectrogram, low frequencies at the bottom; optional Grad-CAM overlay."""
+    """A (bins, frames) spectrogram, low frequencies at the bottom.
+
+    With a Grad-CAM ``heatmap`` the figure has two panels, the spectrogram alone above and the
+    overlay below, so the overlay never hides what it explains.
+    """
     # The object API, not pyplot: no global figure registry to leak or to close.
-    fig = Figure(figsize=(7, 3.4), layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(spectrogram, origin="lower", aspect="auto", cmap="magma",
-                      interpolation="nearest")
-    fig.colorbar(image, ax=ax, label="dB" if heatmap is None else "dB (spectrogram)")
+    panels = 1 if heatmap is None else 2
+    fig = Figure(figsize=(7, 3.0 * panels + 0.4), layout="constrained")
+    axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
+    for ax, cmap in zip(axes, ("magma", "gray")):  # grey under the overlay keeps both legible
+        image = ax.imshow(spectrogram, origin="lower", aspect="auto", cmap=cmap,
+                          interpolation="nearest")
+        ax.set_ylabel("bin")
+        if cmap == "magma":
+            fig.colorbar(image, ax=ax, label="dB")
     if heatmap is not None:
-        ax.imshow(heatmap, origin="lower", aspect="auto", cmap="jet", alpha=0.4, vmin=0, vmax=1,
-                  interpolation="bilinear")
-    ax.set_xlabel("frame")
-    ax.set_ylabel("bin")
-    ax.set_title(title, fontsize=9)
+        overlay = axes[1].imshow(heatmap, origin="lower", aspect="auto", cmap="jet", alpha=0.45,
+                                 vmin=0, vmax=1, interpolation="bilinear")
+        fig.colorbar(overlay, ax=axes[1], label="Grad-CAM")
+    axes[-1].set_xlabel("frame")
+    fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=100)
 
 
