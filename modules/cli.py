@@ -59,12 +59,15 @@ def run_trainer(path: Path, testing=False, description=None, validation_only=Fal
 
 
 def list_jobs_table(cache_root: Path, selector: str | None) -> str:
+    from modules.jobs import all_jobs
+
     rows = []
-    for info_path in sorted(cache_root.glob("*/*/*/job.json")):
-        info = json.loads(info_path.read_text())
-        key = f"{info.get('mode')}/{info.get('trainer')}"
-        if selector and not (key == selector or info.get("mode") == selector):
+    for mode, trainer, job in all_jobs(cache_root):
+        key = f"{mode}/{trainer}"
+        info_path = job.path / "job.json"
+        if (selector and selector not in (key, mode)) or not info_path.exists():
             continue
+        info = json.loads(info_path.read_text())
         metrics_path = info_path.parent / "metrics.json"
         accuracy = balanced = "-"
         if metrics_path.exists():

@@ -40,6 +40,16 @@ def list_jobs(cache_root: Path | str, mode: str, trainer: str) -> list[JobRef]:
     return sorted(jobs, key=lambda job: job.job_id)
 
 
+def all_jobs(cache_root: Path | str) -> list[tuple[str, str, JobRef]]:
+    """(mode, trainer, job) for every job folder under the cache root, in id order."""
+    found = []
+    for trainer_folder in sorted(Path(cache_root).glob("*/*")):
+        if trainer_folder.is_dir():
+            mode, trainer = trainer_folder.parent.name, trainer_folder.name
+            found += [(mode, trainer, job) for job in list_jobs(cache_root, mode, trainer)]
+    return found
+
+
 @contextmanager
 def _locked(root: Path):
     root.mkdir(parents=True, exist_ok=True)
