@@ -32,7 +32,11 @@ def waveform_parser(params):
 
 
 def qualified_name(function) -> str:
-    return f"{function.__module__}:{function.__qualname__}"
+    """"module:qualname" of a function (or a functools.partial's function, or an object's class)."""
+    target = getattr(function, "func", function)
+    module = getattr(target, "__module__", type(target).__module__)
+    name = getattr(target, "__qualname__", type(target).__qualname__)
+    return f"{module}:{name}"
 
 
 def resolve(name: str):

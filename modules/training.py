@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import json
+import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ import pandas as pd
 from modules import PROJECT_ROOT
 from modules.jobs import JobRef, atomic_write_text, create_job_dir, find_job
 from modules.parameters import Parameters, parameters
+from modules.parsers import qualified_name, spec_parser
 
 @dataclass
 class LaunchOptions:
@@ -69,8 +72,6 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (), audio_aug_
     ``modules.parsers`` (default ``spec_parser``). Augmentation lists must be empty for now.
     Returns the job folder (or, in a validation-only run, the replayed job's folder or None).
     """
-    from modules.parsers import spec_parser
-
     parse_function = parse_function or spec_parser
     trainer_file = _calling_trainer()
     block = _blocks_launched.get(str(trainer_file), 0)
@@ -135,8 +136,8 @@ def _train_job(run: Parameters, datasets, model, parse_function, trainer_file: P
         "job_id": job.job_id, "job_dir": str(job.path), "trainer": trainer,
         "trainer_file": str(trainer_file), "block": block, "mode": run.mode,
         "testing": run.testing, "datasets": datasets, "status": "running",
-        "started": started, "parse_function": _qualified(parse_function),
-        "model": _qualified(model),
+        "started": started, "parse_function": qualified_name(parse_function),
+        "model": qualified_name(model),
     }
     atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
     title = f"job {job.job_id}{' (testing)' if run.testing else ''}: {job.path}"
@@ -164,13 +165,6 @@ def _train_job(run: Parameters, datasets, model, parse_function, trainer_file: P
     # Outside the guarded block: nothing after this point can turn a finished job into a failed one.
     print(f"job {job.job_id} finished in {info['duration_s']:.0f} s: {job.path}")
     return job.path
-
-
-def _qualified(obj) -> str:
-    target = getattr(obj, "func", obj)  # functools.partial
-    module = getattr(target, "__module__", type(target).__module__)
-    name = getattr(target, "__qualname__", type(target).__qualname__)
-    return f"{module}:{name}"
 
 
 def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_function, info: dict,
@@ -339,9 +333,6 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
 
 
 def _interactive() -> bool:
-    import os
-    import sys
-
     return sys.stdout.isatty() or os.environ.get("SPECTRAIN_INTERACTIVE") == "1"
 
 

@@ -32,7 +32,7 @@ from typing import Callable, Mapping, Optional, Union
 import numpy as np
 import pandas as pd
 
-from .fetch import ESC_CLASS_FOLDER, locate_esc10, locate_esc50, project_root, resolve_data_root
+from .fetch import ESC_CLASS_FOLDER, locate_esc10, locate_esc50, project_root
 
 PathArg = Union[str, os.PathLike]
 
