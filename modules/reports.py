@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on training machines
-import matplotlib.pyplot as plt  # noqa: E402
+# Figures use the object API, not pyplot: no global figure registry to leak or to close.
 from matplotlib.figure import Figure  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -58,7 +58,8 @@ def format_report(header: dict, metrics: dict, class_names: Sequence[str],
 def plot_confusion_matrix(matrix, class_names, path: Path, title: str = "Confusion matrix") -> None:
     matrix = np.asarray(matrix)
     size = max(5.0, 0.6 * len(class_names) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = Figure(figsize=(size + 1, size), layout="constrained")
+    ax = fig.subplots()
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
     image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
@@ -71,9 +72,7 @@ def plot_confusion_matrix(matrix, class_names, path: Path, title: str = "Confusi
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, label="fraction of the true class")
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_history(history: pd.DataFrame, path: Path, best_epoch: int | None = None) -> None:
@@ -82,7 +81,8 @@ def plot_history(history: pd.DataFrame, path: Path, best_epoch: int | None = Non
               ("learning rate", ["learning_rate"])]
     panels = [(title, [c for c in cols if c in history]) for title, cols in panels]
     panels = [(title, cols) for title, cols in panels if cols]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    fig = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)
     epochs = history["epoch"] + 1 if "epoch" in history else np.arange(1, len(history) + 1)
     for ax, (title, columns) in zip(axes[0], panels):
         for column in columns:
@@ -95,9 +95,7 @@ def plot_history(history: pd.DataFrame, path: Path, best_epoch: int | None = Non
         ax.set_title(title)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _safe(text: str) -> str:
@@ -115,7 +113,6 @@ def plot_spectrogram(spectrogram: np.ndarray, path: Path, title: str,
     With a Grad-CAM ``heatmap`` the figure has two panels, the spectrogram alone above and the
     overlay below, so the overlay never hides what it explains.
     """
-    # The object API, not pyplot: no global figure registry to leak or to close.
     panels = 1 if heatmap is None else 2
     fig = Figure(figsize=(7, 3.0 * panels + 0.4), layout="constrained")
     axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
