@@ -67,6 +67,10 @@ class Parameters:
     lr_patience: int = 4
     min_lr: float = 1e-6
     class_weights: bool = False
+    # fine-tuning: a .keras model (converted checkpoint or a job's best_model.keras) whose weights
+    # initialise the job's model; the head is re-initialised when n_classes differs
+    pretrained_path: Optional[str] = None
+    freeze_base: bool = False  # train only the new head
     seed: int = 42
     deterministic: bool = True  # tf op determinism: replays and reruns give identical numbers
     # --- testing mode -----------------------------------------------------------------------

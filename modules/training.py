@@ -176,6 +176,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     from modules.data import TABLE_COLUMNS, load_datasets, split_table, testing_subset
     from modules.pipeline import (AudioConfig, SkippedFiles, balanced_class_weights, decoded_dataset,
                                   evaluation_dataset, fill_cache, one_hot_labels, training_dataset)
+    from modules.models.finetune import build_network, output_activation
     from modules.tracking import Tracker, TrackerCallback
 
     progress = launch_options.progress
@@ -202,6 +203,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     keras.utils.set_random_seed(run.seed)
     if run.deterministic:
         tf.config.experimental.enable_op_determinism()
+    _adopt_model_frontend(run, model_spec)
     audio = AudioConfig.from_parameters(run)
     parse = parse_function(run.freeze())
     example_input = parse(tf.zeros([1, audio.samples]), tf.zeros([1, len(class_names)]))[0]
@@ -244,14 +246,24 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     val_ds = evaluation_dataset(val_decoded, parse, params.batch_size, len(val_meta["label"]))
 
     # ---- model -----------------------------------------------------------------------------
-    network = model_spec if isinstance(model_spec, keras.Model) else model_spec(
-        input_shape=params.shape, n_classes=params.n_classes)
+    network, transfer = build_network(model_spec, params.shape, params.n_classes,
+                                      resolve_path(params.pretrained_path) if params.pretrained_path
+                                      else None, params.freeze_base)
+    if transfer:
+        print(transfer.summary())
+        info["pretrained"] = {"path": transfer.source, "layers_loaded": len(transfer.copied),
+                              "new_head": transfer.new_head, "frozen": len(transfer.frozen)}
     expected = tuple(network.input_shape[1:])
     if expected != tuple(params.shape):
+        hint = (" (a model with its own front end takes waveforms: use waveform_parser)"
+                if len(expected) == 1 else "")
         raise ValueError(f"the model takes inputs of shape {expected}, the parse function gives "
-                         f"{tuple(params.shape)}")
-    network.compile(optimizer=keras.optimizers.Adam(params.lr),
-                     loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+                         f"{tuple(params.shape)}{hint}")
+    # A sigmoid head is a multi-label head (PANNs, HTS-AT): binary cross-entropy per class.
+    loss = (keras.losses.BinaryCrossentropy() if output_activation(network) == "sigmoid"
+            else keras.losses.CategoricalCrossentropy())
+    network.compile(optimizer=keras.optimizers.Adam(params.lr), loss=loss,
+                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     info["model_name"] = network.name
     info["model_parameters"] = int(network.count_params())
     atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
@@ -301,6 +313,10 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
         "training": f"{len(train)} files -> {len(train_meta['label'])} examples",
         "validation": f"{len(validation)} files -> {n_val} examples",
         "model": f"{network.name} ({info['model_parameters']:,} parameters)",
+        "pretrained": (f"{params.pretrained_path} ({info['pretrained']['layers_loaded']} layers; "
+                       f"new head: {', '.join(info['pretrained']['new_head']) or 'none'}; "
+                       f"{'base frozen' if params.freeze_base else 'all layers trained'})")
+        if params.pretrained_path else "none",
         "input": f"{params.shape} from {info['parse_function']}",
         "epochs": f"{info['epochs_run']} run, best {info['best_epoch']} "
                   f"({params.target_metric} = {column.iloc[best_row]:.4f})",
@@ -330,6 +346,38 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     tracker.log_artifact(job.path / "best_model.keras", "model")
     tracker.log_artifacts(job.path / "gradcam", "gradcam")
     return tracker
+
+
+def _adopt_model_frontend(run: Parameters, model_spec) -> None:
+    """A model with its own front-end preset (PANNs, HTS-AT) sets the job's sample rate, window,
+    hop and mel settings, so the audio is decoded and resampled at the rate its weights expect."""
+    import keras
+
+    from modules.models.finetune import builder_preset
+    from modules.models.presets import frontend_settings
+
+    if isinstance(model_spec, keras.Model):
+        settings = frontend_settings(model_spec)
+        wanted = None if settings is None else {
+            "sr": settings["sr"], "n_fft": settings["n_fft"], "hop_length": settings["hop_length"],
+            "n_mels": settings["n_mels"], "fmin": settings["fmin"], "fmax": settings["fmax"]}
+        name = model_spec.name
+    else:
+        preset = builder_preset(model_spec)
+        wanted = None if preset is None else preset.parameters()
+        name = None if preset is None else preset.name
+    if not wanted:
+        return
+    changed = {key: (getattr(run, key), value) for key, value in wanted.items()
+               if getattr(run, key) != value}
+    if changed:
+        print(f"model front end {name}: " + ", ".join(
+            f"{key} {old} -> {new}" for key, (old, new) in changed.items())
+            + " (audio is resampled to the model's rate)")
+        for key, (_, value) in changed.items():
+            setattr(run, key, value)
+    # The model's window is its n_fft; a window set for another front end would not apply.
+    run.window = None
 
 
 def _interactive() -> bool:

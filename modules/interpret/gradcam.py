@@ -11,6 +11,10 @@ import numpy as np
 import tensorflow as tf
 
 
+LOGIT_LAYERS = ("logits", "fc_audioset")
+TIME_MAJOR_LAYER = "time_major"  # the Permute that modules.models.layers.log_mel_frames adds
+
+
 def default_gradcam_layer(model: keras.Model) -> str:
     """The last layer with a 4-D (batch, height, width, channels) output: the last conv maps."""
     for layer in reversed(model.layers):
@@ -33,8 +37,10 @@ def grad_cam(model: keras.Model, inputs, class_index=None, layer_name: str | Non
     (height, width) when the input is an image.
     """
     layer_name = layer_name or default_gradcam_layer(model)
-    score_output = (model.get_layer("logits").output
-                    if any(layer.name == "logits" for layer in model.layers) else model.output)
+    names = {layer.name for layer in model.layers}
+    # Pre-activation scores: "logits" in the project's models, "fc_audioset" in the PANNs ports.
+    score_layer = next((name for name in LOGIT_LAYERS if name in names), None)
+    score_output = model.get_layer(score_layer).output if score_layer else model.output
     probe = keras.Model(model.inputs, [model.get_layer(layer_name).output, score_output])
     inputs = tf.convert_to_tensor(inputs)
     with tf.GradientTape() as tape:
@@ -47,6 +53,9 @@ def grad_cam(model: keras.Model, inputs, class_index=None, layer_name: str | Non
     gradients = tape.gradient(score, feature_maps)
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)  # global-average-pooled grads
     cams = tf.nn.relu(tf.reduce_sum(weights * feature_maps, axis=-1))
+    if TIME_MAJOR_LAYER in names:
+        # Waveform models of the zoo convolve (time, mel) images; reports show (mel, time).
+        cams = tf.transpose(cams, [0, 2, 1])
     if output_size is None and len(inputs.shape) == 4:
         output_size = inputs.shape[1:3]
     if output_size is not None:
