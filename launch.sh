@@ -3,6 +3,7 @@
 #   bash launch.sh train1 [--testing] [--description TEXT] [--validation-only [--job N]]
 #   bash launch.sh test [pytest arguments]
 #   bash launch.sh <any spectrain command>       (e.g. inspect raw --basedir DIR, jobs)
+#   bash launch.sh convert panns CKPT.pth OUT.keras --model Cnn14   (installs PyTorch on first use)
 # On first use it creates .venv and installs the project into it (pip install -e .[dev]).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,6 +20,19 @@ if [ ! -f "$VENV/.spectrain-installed" ] || [ "$(cat "$VENV/.spectrain-installed
   stamp_of > "$VENV/.spectrain-installed"
 fi
 export PATH="$VENV/bin:$PATH"
+
+# PyTorch and the reference model code: for `test` (parity tests) and `convert` only, so a
+# training install stays free of torch. The model packages go in with --no-deps (see setup.cfg).
+REFERENCE_PACKAGES="panns-inference==0.1.1 torchlibrosa==0.1.0 laion-clap==1.1.7"
+ensure_reference() {
+  local stamp="$VENV/.spectrain-reference"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$REFERENCE_PACKAGES" ]; then
+    echo "installing the PyTorch reference implementations (first use)" >&2
+    python -m pip install --quiet -e ".[dev,reference]" >&2
+    python -m pip install --quiet --no-deps $REFERENCE_PACKAGES >&2
+    echo "$REFERENCE_PACKAGES" > "$stamp"
+  fi
+}
 export PYTHONUNBUFFERED=1
 [ -t 1 ] && export SPECTRAIN_INTERACTIVE=1
 
@@ -30,6 +44,7 @@ fi
 case "$1" in
   test)
     shift
+    ensure_reference
     exec python -m pytest "$@"
     ;;
   train*|*/train*)
@@ -41,6 +56,10 @@ case "$1" in
     # The log keeps everything the console shows; the exit status is spectrain's, not tee's.
     spectrain train "$name" "$@" 2>&1 | tee "$log"
     exit "${PIPESTATUS[0]}"
+    ;;
+  convert)
+    ensure_reference
+    exec spectrain "$@"
     ;;
   *)
     exec spectrain "$@"

@@ -116,7 +116,41 @@ def build_parser() -> argparse.ArgumentParser:
     raw = what.add_parser("raw", help="a table of audio files: durations, rates, channels, errors")
     raw.add_argument("--basedir", required=True, type=Path)
     raw.add_argument("--output", type=Path, help="also write the per-file table as CSV")
+
+    convert = commands.add_parser(
+        "convert", help="convert an official PyTorch checkpoint to a .keras model (strict)")
+    family = convert.add_subparsers(dest="family", required=True)
+    panns = family.add_parser("panns", help="a PANNs checkpoint (.pth), e.g. Cnn14_mAP=0.431.pth")
+    panns.add_argument("checkpoint", type=Path)
+    panns.add_argument("output", type=Path, help="the .keras file to write")
+    panns.add_argument("--model", default="Cnn14",
+                       help="Cnn6, Cnn10, Cnn14, Cnn14_DecisionLevelMax/Avg/Att (default Cnn14)")
+    htsat = family.add_parser("htsat", help="an HTS-AT checkpoint (.ckpt), e.g. HTSAT_AudioSet_Saved_1.ckpt")
+    htsat.add_argument("checkpoint", type=Path)
+    htsat.add_argument("output", type=Path, help="the .keras file to write")
+    for sub in (panns, htsat):
+        sub.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     return parser
+
+
+def convert_checkpoint(family: str, checkpoint: Path, output: Path, model: str = "Cnn14",
+                       overwrite: bool = False):
+    """`spectrain convert`: checkpoint -> .keras, refusing to replace a file unless asked."""
+    if not checkpoint.is_file():
+        raise SystemExit(f"checkpoint {checkpoint} does not exist")
+    if output.suffix != ".keras":
+        raise SystemExit(f"the output must be a .keras file, got {output}")
+    if output.exists() and not overwrite:
+        raise SystemExit(f"{output} exists; pass --overwrite to replace it")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if family == "panns":
+        from modules.models.panns.convert import convert_checkpoint as convert
+        network = convert(checkpoint, output, model)
+    else:
+        from modules.models.htsat.convert import convert_checkpoint as convert
+        network = convert(checkpoint, output)
+    print(f"{checkpoint} -> {output}: {network.name}, {network.count_params():,} parameters")
+    return network
 
 
 def _interrupt(signum, frame):
@@ -139,6 +173,9 @@ def main(argv=None) -> int:
 
         result = replay_job(args.job_dir, progress=not args.no_progress)
         return 0 if result.identical else 1
+    elif args.command == "convert":
+        convert_checkpoint(args.family, args.checkpoint, args.output,
+                           getattr(args, "model", "Cnn14"), args.overwrite)
     elif args.command == "jobs":
         print(list_jobs_table(Path(args.cache_root), args.selector))
     elif args.command == "inspect" and args.what == "raw":
