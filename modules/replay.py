@@ -33,6 +33,7 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
     import tensorflow as tf
 
     from modules import evaluation, reports
+    from modules.models import load_model
     from modules.parsers import resolve
     from modules.pipeline import (AudioConfig, SkippedFiles, decoded_dataset, evaluation_dataset,
                                   fill_cache, one_hot_labels)
@@ -60,7 +61,7 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
     decoded = decoded_dataset(validation["path"], labels, audio, skipped, cache="memory")
     meta = fill_cache(decoded, len(validation), "decoding validation audio", progress)
     eval_ds = evaluation_dataset(decoded, parse, params.batch_size, len(meta["label"]))
-    model = keras.models.load_model(job_dir / "best_model.keras")
+    model = load_model(job_dir / "best_model.keras")
     table, metrics = evaluation.evaluate_model(model, eval_ds, meta, validation["path"],
                                                class_names, "replaying", progress)
 

@@ -176,6 +176,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     from modules.data import TABLE_COLUMNS, load_datasets, split_table, testing_subset
     from modules.pipeline import (AudioConfig, SkippedFiles, balanced_class_weights, decoded_dataset,
                                   evaluation_dataset, fill_cache, one_hot_labels, training_dataset)
+    from modules.models import load_model
     from modules.models.finetune import build_network, output_activation
     from modules.tracking import Tracker, TrackerCallback
 
@@ -295,7 +296,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     best_row = int(column.idxmin() if direction == "min" else column.idxmax())
     info["best_epoch"] = int(history["epoch"].iloc[best_row]) + 1
     info["epochs_run"] = len(history)
-    best = keras.models.load_model(job.path / "best_model.keras")
+    best = load_model(job.path / "best_model.keras")
     n_val = len(val_meta["label"])
     table, metrics = evaluation.evaluate_model(best, val_ds, val_meta, validation["path"],
                                                class_names, "validating best model", progress)

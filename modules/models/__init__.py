@@ -1,6 +1,20 @@
-"""The model zoo. One family per folder; each exposes a builder
-``builder(input_shape, n_classes, **options) -> keras.Model`` usable as a job block's ``model``."""
+"""The model zoo. One family per folder; each exposes builders
+``builder(input_shape, n_classes, **options) -> keras.Model`` usable as a job block's ``model``.
+
+Importing this package registers every custom layer of the zoo with Keras, so any saved
+``.keras`` model of the project loads (``load_model`` below does it for callers).
+"""
 
 from modules.models.baseline import baseline_cnn
+from modules.models.mixednet import mixednet, mixednet_inverted_residual, time_distributed_crnn
 
-__all__ = ["baseline_cnn"]
+
+def load_model(path, compile: bool = True):
+    """``keras.models.load_model`` with every zoo layer registered."""
+    import keras
+
+    return keras.models.load_model(path, compile=compile)
+
+
+__all__ = ["baseline_cnn", "mixednet", "mixednet_inverted_residual", "time_distributed_crnn",
+           "load_model"]

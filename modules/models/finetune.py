@@ -89,7 +89,9 @@ def load_pretrained(network: keras.Model, pretrained_path, freeze_base: bool = F
     if not path.exists():
         raise FileNotFoundError(f"pretrained model {path} does not exist (parameters.pretrained_path); "
                                 "convert a checkpoint with `spectrain convert` or use a job's best_model.keras")
-    source = keras.models.load_model(path, compile=False)
+    from modules.models import load_model
+
+    source = load_model(path, compile=False)
     check_frontend_match(frontend_settings(source), frontend_settings(network),
                          f"pretrained model {path.name}", f"job model {network.name}")
     source_classes, target_classes = n_output_classes(source), n_output_classes(network)
