@@ -130,11 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     htsat.add_argument("output", type=Path, help="the .keras file to write")
     for sub in (panns, htsat):
         sub.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+        sub.add_argument("--trust-checkpoint", action="store_true",
+                         help="unpickle a checkpoint that holds more than tensors (runs code from "
+                              "the file: only for files you trust)")
     return parser
 
 
 def convert_checkpoint(family: str, checkpoint: Path, output: Path, model: str = "Cnn14",
-                       overwrite: bool = False):
+                       overwrite: bool = False, trust_checkpoint: bool = False):
     """`spectrain convert`: checkpoint -> .keras, refusing to replace a file unless asked."""
     if not checkpoint.is_file():
         raise SystemExit(f"checkpoint {checkpoint} does not exist")
@@ -145,10 +148,10 @@ def convert_checkpoint(family: str, checkpoint: Path, output: Path, model: str =
     output.parent.mkdir(parents=True, exist_ok=True)
     if family == "panns":
         from modules.models.panns.convert import convert_checkpoint as convert
-        network = convert(checkpoint, output, model)
+        network = convert(checkpoint, output, model, allow_pickle=trust_checkpoint)
     else:
         from modules.models.htsat.convert import convert_checkpoint as convert
-        network = convert(checkpoint, output)
+        network = convert(checkpoint, output, allow_pickle=trust_checkpoint)
     print(f"{checkpoint} -> {output}: {network.name}, {network.count_params():,} parameters")
     return network
 
@@ -175,7 +178,8 @@ def main(argv=None) -> int:
         return 0 if result.identical else 1
     elif args.command == "convert":
         convert_checkpoint(args.family, args.checkpoint, args.output,
-                           getattr(args, "model", "Cnn14"), args.overwrite)
+                           getattr(args, "model", "Cnn14"), args.overwrite,
+                           args.trust_checkpoint)
     elif args.command == "jobs":
         print(list_jobs_table(Path(args.cache_root), args.selector))
     elif args.command == "inspect" and args.what == "raw":

@@ -6,6 +6,7 @@ Importing this package registers every custom layer of the zoo with Keras, so an
 """
 
 from modules.models.baseline import baseline_cnn
+from modules.models.htsat import htsat
 from modules.models.mixednet import mixednet, mixednet_inverted_residual, time_distributed_crnn
 
 
@@ -16,5 +17,5 @@ def load_model(path, compile: bool = True):
     return keras.models.load_model(path, compile=compile)
 
 
-__all__ = ["baseline_cnn", "mixednet", "mixednet_inverted_residual", "time_distributed_crnn",
+__all__ = ["baseline_cnn", "htsat", "mixednet", "mixednet_inverted_residual", "time_distributed_crnn",
            "load_model"]
