@@ -15,8 +15,24 @@ LOGIT_LAYERS = ("logits", "fc_audioset")
 TIME_MAJOR_LAYER = "time_major"  # the Permute that modules.models.layers.log_mel_frames adds
 
 
+# Models whose last 4-D maps are not time-frequency maps of the input, so a Grad-CAM overlay on
+# the spectrogram would mislead: a marker layer name -> why.
+NOT_TIME_FREQUENCY = {
+    "reshape_wav2img": "HTS-AT folds the spectrogram into a 256x256 image before its first "
+                       "layer, so its feature maps do not line up with time and frequency; its "
+                       "framewise_output gives the per-frame evidence instead",
+    "time_slices": "the time-distributed CRNN convolves each time slice separately and pools it "
+                   "before the recurrent layers, so no single map covers the spectrogram",
+}
+
+
 def default_gradcam_layer(model: keras.Model) -> str:
     """The last layer with a 4-D (batch, height, width, channels) output: the last conv maps."""
+    names = {layer.name for layer in model.layers}
+    for marker, reason in NOT_TIME_FREQUENCY.items():
+        if marker in names:
+            raise ValueError(f"no default Grad-CAM layer for model {model.name!r}: {reason}; "
+                             "name a layer with layer_name= to force one")
     for layer in reversed(model.layers):
         shape = getattr(layer, "output", None)
         shape = getattr(shape, "shape", None)
