@@ -36,9 +36,10 @@ def default_gradcam_layer(model: keras.Model) -> str:
     for layer in reversed(model.layers):
         shape = getattr(layer, "output", None)
         shape = getattr(shape, "shape", None)
-        if shape is not None and len(shape) == 4 and isinstance(layer, (
+        if shape is not None and len(shape) == 4 and (isinstance(layer, (
                 keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
-                keras.layers.Activation, keras.layers.BatchNormalization)):
+                keras.layers.Activation, keras.layers.BatchNormalization))
+                or getattr(layer, "gradcam_conv_maps", False)):  # composite conv blocks
             return layer.name
     raise ValueError(f"model {model.name!r} has no convolutional layer for Grad-CAM; "
                      "name one with layer_name=")
@@ -55,7 +56,9 @@ def grad_cam(model: keras.Model, inputs, class_index=None, layer_name: str | Non
     layer_name = layer_name or default_gradcam_layer(model)
     names = {layer.name for layer in model.layers}
     # Pre-activation scores: "logits" in the project's models, "fc_audioset" in the PANNs ports.
-    score_layer = next((name for name in LOGIT_LAYERS if name in names), None)
+    # (Only a clip-level one: a decision-level head's fc_audioset scores every segment.)
+    score_layer = next((name for name in LOGIT_LAYERS if name in names
+                        and len(model.get_layer(name).output.shape) == 2), None)
     score_output = model.get_layer(score_layer).output if score_layer else model.output
     probe = keras.Model(model.inputs, [model.get_layer(layer_name).output, score_output])
     inputs = tf.convert_to_tensor(inputs)
