@@ -61,7 +61,7 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
     decoded = decoded_dataset(validation["path"], labels, audio, skipped, cache="memory")
     meta = fill_cache(decoded, len(validation), "decoding validation audio", progress)
     eval_ds = evaluation_dataset(decoded, parse, params.batch_size, len(meta["label"]))
-    model = load_model(job_dir / "best_model.keras")
+    model = load_model(job_dir / "best_model.keras", compile=False)  # predicting only
     table, metrics = evaluation.evaluate_model(model, eval_ds, meta, validation["path"],
                                                class_names, "replaying", progress)
 

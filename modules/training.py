@@ -296,7 +296,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     best_row = int(column.idxmin() if direction == "min" else column.idxmax())
     info["best_epoch"] = int(history["epoch"].iloc[best_row]) + 1
     info["epochs_run"] = len(history)
-    best = load_model(job.path / "best_model.keras")
+    best = load_model(job.path / "best_model.keras", compile=False)  # predicting only
     n_val = len(val_meta["label"])
     table, metrics = evaluation.evaluate_model(best, val_ds, val_meta, validation["path"],
                                                class_names, "validating best model", progress)
