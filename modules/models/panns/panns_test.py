@@ -157,11 +157,10 @@ def test_softmax_clip_activation_sums_to_one():
     np.testing.assert_allclose(np.asarray(outputs["clipwise_output"]).sum(axis=1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("level", [None, "att"])
-def test_one_training_step_changes_weights_with_a_finite_loss(level):
-    # Cnn6 for speed: the blocks are the same layers as Cnn14's (whose step is benchmarked in
-    # tests/benchmarks/cnn14_step.py).
-    model = cnn6(n_classes=527, decision_level=level, seed=2)
+@pytest.mark.parametrize("builder, level", [(cnn6, None), (cnn6, "att"), (cnn10, None),
+                                            (cnn14, None)])
+def test_one_training_step_changes_weights_with_a_finite_loss(builder, level):
+    model = builder(n_classes=527, decision_level=level, seed=2)
     trainable = keras.Model(model.input, model.output["clipwise_output"])
     trainable.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     x = audio(1.0, seed=3)
@@ -191,9 +190,10 @@ def test_spec_augment_is_active_only_in_training():
     assert "spec_augmenter" not in {l.name for l in cnn6(n_classes=3, spec_augment=False).layers}
 
 
-@pytest.mark.parametrize("level", [None, "att", "max"])
-def test_save_and_reload_give_identical_outputs(tmp_path, level):
-    model = cnn6(n_classes=6, decision_level=level, seed=6)
+@pytest.mark.parametrize("builder, level", [(cnn6, None), (cnn6, "att"), (cnn6, "max"),
+                                            (cnn10, "avg"), (cnn14, None)])
+def test_save_and_reload_give_identical_outputs(tmp_path, builder, level):
+    model = builder(n_classes=6, decision_level=level, seed=6)
     x = audio(1.5, seed=7)
     model.save(tmp_path / "panns.keras")
     reloaded = keras.models.load_model(tmp_path / "panns.keras")
