@@ -132,11 +132,11 @@ def load_pretrained(network: keras.Model, pretrained_path, freeze_base: bool = F
 def build_network(model_spec, input_shape, n_classes: int, pretrained_path=None,
                   freeze_base: bool = False) -> tuple[keras.Model, Optional[TransferReport]]:
     """The job's network (one classification output) and what fine-tuning loaded, if anything."""
+    if freeze_base and not pretrained_path:
+        raise ValueError("freeze_base needs parameters.pretrained_path (there is no base to freeze)")
     network = model_spec if isinstance(model_spec, keras.Model) else model_spec(
         input_shape=tuple(input_shape), n_classes=n_classes)
     report = load_pretrained(network, pretrained_path, freeze_base) if pretrained_path else None
-    if freeze_base and not pretrained_path:
-        raise ValueError("freeze_base needs parameters.pretrained_path (there is no base to freeze)")
     return classification_model(network), report
 
 

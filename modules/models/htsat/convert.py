@@ -18,23 +18,22 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from pathlib import Path
 from typing import Dict, Mapping
 
 import keras
 import numpy as np
 
-from modules.frontend import mel_filterbank
+from modules.models.checkpoints import check_frontend_constants, read_torch_checkpoint, to_numpy
 from modules.models.htsat.model import htsat
-from modules.models.presets import HTSAT_32K, PRESETS, FrontEndPreset
+from modules.models.presets import HTSAT_32K
 
 # Checkpoint keys deliberately not loaded into weights, with why. Those marked "checked" are
 # compared with what our model computes, and a difference raises ValueError.
 IGNORED = {
     # torchlibrosa computes the STFT as a 1-D convolution with the windowed DFT basis as (frozen)
-    # kernels; LogMelSpectrogram computes the same STFT with tf.signal. Checked: kernel length
-    # = the preset's window size.
+    # kernels; LogMelSpectrogram computes the same STFT with tf.signal. Checked: shape and
+    # window equal the preset's.
     r"spectrogram_extractor\.stft\.conv_(real|imag)\.weight": "STFT basis (checked: window size)",
     # The frozen Slaney mel matrix; ours is rebuilt from the preset. Checked: equal.
     r"logmel_extractor\.melW": "mel filterbank (checked: equal to the preset's)",
@@ -85,13 +84,13 @@ def convert_state_dict(state_dict: Mapping[str, object], **builder_options) -> k
     filterbank. ``spec_augment``, ``seed``, ``clip_activation``, ``drop_path_rate`` and
     ``input_shape`` pass through.
     """
-    arrays = {key: _to_numpy(value) for key, value in state_dict.items()}
+    arrays = {key: to_numpy(value) for key, value in state_dict.items()}
     options = dict(builder_options)
     options.setdefault("preset", HTSAT_32K)
     for key, value in _infer_options(arrays).items():
         options.setdefault(key, value)
     preset = options["preset"]
-    _check_frontend(arrays, preset)
+    check_frontend_constants(arrays, preset)
 
     model = htsat(**options)
     top_level = {layer.name: layer for layer in model.layers}
@@ -130,36 +129,10 @@ def load_checkpoint(path, allow_pickle: bool = False) -> Dict[str, np.ndarray]:
 
     Accepts the original HTS-AT pytorch-lightning ``.ckpt`` (``{"state_dict": {"sed_model.<key>"
     ...}}``), a CLAP checkpoint (the ``audio_branch.`` keys; the text branch is dropped), or a
-    bare state dict. Files are read with ``weights_only=True``; lightning checkpoints that pickle
-    other objects then fail, and are re-read with full unpickling (which runs code from the file:
-    only for files you trust) when ``allow_pickle`` is true, with a warning
-    (``spectrain convert ... --trust-checkpoint``).
+    bare state dict. Read safely unless ``allow_pickle`` (``--trust-checkpoint``; see
+    ``modules.models.checkpoints.read_torch_checkpoint``).
     """
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("reading PyTorch checkpoints needs torch; install the reference extra: "
-                          "pip install -e .[reference]") from None
-    try:
-        checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises UnpicklingError / RuntimeError variants
-        if not allow_pickle:
-            raise ValueError(
-                f"{path} holds more than tensors and cannot be read safely ({type(error).__name__}: "
-                f"{str(error).splitlines()[0]}); if you trust the file, pass --trust-checkpoint "
-                "(allow_pickle=True) to unpickle it in full") from error
-        warnings.warn(f"{path}: cannot be read with weights_only=True ({type(error).__name__}); "
-                      "unpickling it in full, which runs code from the file", stacklevel=2)
-        checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
-    if isinstance(checkpoint, Mapping):
-        for wrapper in ("state_dict", "model", "model_state_dict"):
-            if isinstance(checkpoint.get(wrapper), Mapping):
-                checkpoint = checkpoint[wrapper]
-                break
-    if not isinstance(checkpoint, Mapping):
-        raise ValueError(f"{path}: expected a state dict (or a checkpoint holding one), got "
-                         f"{type(checkpoint).__name__}")
-    return _strip_prefixes({key: _to_numpy(value) for key, value in checkpoint.items()})
+    return _strip_prefixes(read_torch_checkpoint(path, allow_pickle))
 
 
 def convert_checkpoint(checkpoint_path, output_path, allow_pickle: bool = False,
@@ -175,15 +148,6 @@ def convert_checkpoint(checkpoint_path, output_path, allow_pickle: bool = False,
 
 
 # ----------------------------------------------------------------------------------------------
-def _to_numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # torch tensor, without importing torch
-        value = value.detach().cpu()
-        if value.is_floating_point():
-            value = value.float()  # float16 / bfloat16 checkpoints (NumPy has no bfloat16)
-        value = value.numpy()
-    return np.asarray(value)
-
-
 def _strip_prefixes(state: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     for prefix in _PREFIXES:
         matching = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
@@ -244,46 +208,6 @@ def _module(path: str, top_level):
                 layer = getattr(layer, attribute, None)
             return layer
     return None
-
-
-def _check_frontend(arrays: Mapping[str, np.ndarray], preset: FrontEndPreset) -> None:
-    """The checkpoint's mel matrix, STFT size and bn0 width must be the preset's."""
-    settings = _describe(preset)
-    mel = arrays.get("logmel_extractor.melW")
-    if mel is not None:
-        ours = _mel_matrix(preset)
-        if mel.shape != ours.shape or not np.allclose(mel, ours, rtol=1e-4, atol=1e-7):
-            matches = [other for other in PRESETS.values() if other.name != preset.name
-                       and _mel_matches(mel, other)]
-            found = (f"it matches preset {_describe(matches[0])}" if matches else
-                     f"it is a {mel.shape[1]}-band filterbank for a {2 * (mel.shape[0] - 1)}-sample "
-                     "window that matches no known preset")
-            raise ValueError(f"the checkpoint's mel filterbank (logmel_extractor.melW) differs from "
-                             f"the model's front end {settings}: {found}")
-    for part in ("real", "imag"):
-        stft = arrays.get(f"spectrogram_extractor.stft.conv_{part}.weight")
-        if stft is not None and stft.shape[-1] != preset.window_size:
-            raise ValueError(f"the checkpoint's STFT (spectrogram_extractor) uses a {stft.shape[-1]}-"
-                             f"sample window; the model's front end is {settings}")
-    bn0 = arrays.get("bn0.weight")
-    if bn0 is not None and bn0.shape[0] != preset.mel_bins:
-        raise ValueError(f"the checkpoint's bn0 normalises {bn0.shape[0]} mel bins; the model's front "
-                         f"end is {settings}")
-
-
-def _describe(preset: FrontEndPreset) -> str:
-    return (f"{preset.name} (sr={preset.sr}, window={preset.window_size}, mel_bins={preset.mel_bins}, "
-            f"fmin={preset.fmin}, fmax={preset.fmax})")
-
-
-def _mel_matches(mel: np.ndarray, preset: FrontEndPreset) -> bool:
-    ours = _mel_matrix(preset)
-    return mel.shape == ours.shape and np.allclose(mel, ours, rtol=1e-4, atol=1e-7)
-
-
-def _mel_matrix(preset: FrontEndPreset) -> np.ndarray:
-    """(1 + window // 2, mel_bins), torchlibrosa's melW layout."""
-    return mel_filterbank(preset.sr, preset.window_size, preset.mel_bins, preset.fmin, preset.fmax).T
 
 
 def _infer_options(arrays: Mapping[str, np.ndarray]) -> dict:

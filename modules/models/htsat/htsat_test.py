@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from modules.frontend import mel_filterbank
+from modules.models.checkpoints import frontend_constants
 from modules.models.htsat import convert_state_dict, htsat, load_checkpoint
 from modules.models.htsat.convert import _strip_prefixes
 from modules.models.htsat.layers import (AlignCornersBicubicResize, FoldSpectrogram, TokenSemanticRegroup,
@@ -219,11 +220,8 @@ def export_state_dict(model, preset=TINY_PRESET):
         state[f"{prefix}.weight"] = layer.kernel.numpy().transpose(3, 2, 0, 1)
         state[f"{prefix}.bias"] = layer.bias.numpy()
 
-    n_fft = preset.window_size
-    state["spectrogram_extractor.stft.conv_real.weight"] = np.zeros((n_fft // 2 + 1, 1, n_fft), "float32")
-    state["spectrogram_extractor.stft.conv_imag.weight"] = np.zeros((n_fft // 2 + 1, 1, n_fft), "float32")
-    state["logmel_extractor.melW"] = mel_filterbank(preset.sr, n_fft, preset.mel_bins, preset.fmin,
-                                                    preset.fmax).T
+    # torchlibrosa's STFT kernels and mel matrix (the converter checks them against the preset).
+    state.update(frontend_constants(preset.logmel_layer()))
     bn0 = model.get_layer("bn0")
     norm("bn0", bn0)
     state["bn0.running_mean"], state["bn0.running_var"] = bn0.moving_mean.numpy(), bn0.moving_variance.numpy()

@@ -23,7 +23,6 @@ moving_mean/moving_variance.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Mapping, Union
 
@@ -31,8 +30,10 @@ import keras
 import numpy as np
 
 from modules.frontend import LogMelSpectrogram
+from modules.models.checkpoints import (MEL_MATRIX, STFT_IMAG, STFT_REAL, check_frontend_constants,
+                                        frontend_constants, read_torch_checkpoint, to_numpy)
 from modules.models.panns.models import cnn6, cnn10, cnn14
-from modules.models.presets import (PANNS_8K, PANNS_16K, PANNS_32K, PRESETS, FrontEndPreset,
+from modules.models.presets import (PANNS_8K, PANNS_16K, PANNS_32K, FrontEndPreset,
                                     get_preset)
 
 # model name -> (builder, decision_level, default preset)
@@ -47,9 +48,6 @@ MODELS = {
     "Cnn14_8k": (cnn14, None, PANNS_8K),
 }
 
-STFT_REAL = "spectrogram_extractor.stft.conv_real.weight"
-STFT_IMAG = "spectrogram_extractor.stft.conv_imag.weight"
-MEL_MATRIX = "logmel_extractor.melW"
 #: Checkpoint keys deliberately not loaded: the front end is rebuilt from its settings (and the
 #: checkpoint's copy is checked against it instead).
 IGNORED_KEYS = (STFT_REAL, STFT_IMAG, MEL_MATRIX)
@@ -75,12 +73,6 @@ def _canonical_name(model_name: str) -> str:
         if name.lower() == str(model_name).lower():
             return name
     raise ValueError(f"unknown PANNs model {model_name!r}; known: {', '.join(MODELS)}")
-
-
-def _to_numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # torch.Tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 def _strip_prefix(state_dict: Mapping) -> dict:
@@ -132,7 +124,7 @@ def _n_classes(state_dict: Mapping, model_name: str) -> int:
         raise ValueError(f"{model_name} checkpoint has no {key!r}, so the number of classes is "
                          f"unknown; is this a {model_name} checkpoint? Keys start with: "
                          f"{', '.join(sorted(state_dict)[:8])}")
-    return int(np.shape(_to_numpy(state_dict[key]))[0])
+    return int(np.shape(to_numpy(state_dict[key]))[0])
 
 
 def convert_state_dict(state_dict: Mapping, model_name: str,
@@ -155,12 +147,12 @@ def convert_state_dict(state_dict: Mapping, model_name: str,
         preset = default_preset
     elif isinstance(preset, str):
         preset = get_preset(preset)
-    state_dict = {key: _to_numpy(value) for key, value in _strip_prefix(state_dict).items()}
+    state_dict = {key: to_numpy(value) for key, value in _strip_prefix(state_dict).items()}
+    check_frontend_constants(state_dict, preset)
 
     # Zero initial kernels: every one is overwritten, and random init of 80M weights is slow.
     model = builder((None,), n_classes=_n_classes(state_dict, model_name), preset=preset,
                     decision_level=decision_level, kernel_initializer="zeros")
-    _check_frontend(state_dict, model, preset)
 
     ignored_prefixes = IGNORED_PREFIXES.get(model_name, ())
     unused = {key for key in state_dict
@@ -188,7 +180,7 @@ def convert_state_dict(state_dict: Mapping, model_name: str,
         problems.append(f"checkpoint keys with no place in the Keras {model_name}:\n  "
                         + "\n  ".join(sorted(unused)))
     if missing:
-        problems.append(f"Keras weights the checkpoint does not provide:\n  "
+        problems.append("Keras weights the checkpoint does not provide:\n  "
                         + "\n  ".join(missing))
     if problems:
         raise ValueError(f"cannot convert the checkpoint to {model_name}: " + "\n".join(problems))
@@ -199,72 +191,6 @@ def convert_state_dict(state_dict: Mapping, model_name: str,
 
 def _frontend_layer(model: keras.Model) -> LogMelSpectrogram:
     return next(layer for layer in model.layers if isinstance(layer, LogMelSpectrogram))
-
-
-def _describe(preset_or_layer) -> str:
-    if isinstance(preset_or_layer, FrontEndPreset):
-        p = preset_or_layer
-        return (f"sr={p.sr}, window={p.window_size}, hop={p.hop_size}, mel_bins={p.mel_bins}, "
-                f"fmin={p.fmin:g}, fmax={p.fmax:g}")
-    layer = preset_or_layer
-    return (f"sr={layer.sr}, n_fft={layer.n_fft}, n_mels={layer.n_mels}, fmin={layer.fmin:g}, "
-            f"fmax={layer.fmax:g}")
-
-
-def _check_frontend(state_dict: Mapping, model: keras.Model, preset: FrontEndPreset) -> None:
-    """Compare the checkpoint's STFT window and mel filterbank with the Keras front end."""
-    layer = _frontend_layer(model)
-    ours = f"the Keras front end ({preset.name}: {_describe(preset)})"
-    if STFT_REAL in state_dict:
-        real = state_dict[STFT_REAL]
-        if real.ndim != 3 or real.shape[-1] != layer.n_fft or real.shape[0] != layer.n_fft // 2 + 1:
-            raise ValueError(f"{STFT_REAL} has shape {real.shape}, i.e. a window of "
-                             f"{real.shape[-1]} samples; {ours} uses n_fft={layer.n_fft} "
-                             f"(shape {(layer.n_fft // 2 + 1, 1, layer.n_fft)})")
-        # Frequency row 0 of the real DFT kernel is the analysis window itself.
-        error = float(np.max(np.abs(real[0, 0] - layer._window)))
-        if error > 1e-5:
-            raise ValueError(f"{STFT_REAL}: the checkpoint's STFT window differs from the periodic "
-                             f"Hann window of {ours} (max difference {error:.3g})")
-    if MEL_MATRIX in state_dict:
-        theirs = state_dict[MEL_MATRIX]
-        expected = layer._mel_matrix_t
-        if theirs.shape != expected.shape:
-            raise ValueError(
-                f"{MEL_MATRIX} has shape {theirs.shape} (n_fft={2 * (theirs.shape[0] - 1)}, "
-                f"mel_bins={theirs.shape[-1]}) but {ours} has {expected.shape} "
-                f"(n_fft={layer.n_fft}, mel_bins={layer.n_mels}){_matching_presets(theirs)}")
-        if not _same_matrix(expected, theirs):
-            error = float(np.max(np.abs(theirs - expected)))
-            raise ValueError(
-                f"{MEL_MATRIX} differs from the mel filterbank of {ours} (max difference "
-                f"{error:.3g}): the checkpoint's filters span about {_span_hz(theirs, preset)} "
-                f"while ours span {_span_hz(expected, preset)}{_matching_presets(theirs)}")
-
-
-def _same_matrix(ours: np.ndarray, theirs: np.ndarray) -> bool:
-    """Equal up to float32 rounding (torchlibrosa and this project both follow librosa)."""
-    return float(np.max(np.abs(ours - theirs))) <= 1e-6 * max(1.0, float(np.abs(ours).max()))
-
-
-def _span_hz(mel_t: np.ndarray, preset: FrontEndPreset) -> str:
-    """Frequency range with non-zero filter weight, assuming the preset's rate and n_fft."""
-    bins = np.flatnonzero(mel_t.max(axis=1) > 0)
-    if bins.size == 0:
-        return "nothing (all-zero matrix)"
-    hz_per_bin = preset.sr / (2 * (mel_t.shape[0] - 1))
-    return f"{bins[0] * hz_per_bin:.0f}-{bins[-1] * hz_per_bin:.0f} Hz at sr={preset.sr}"
-
-
-def _matching_presets(mel_t: np.ndarray) -> str:
-    names = []
-    for name, candidate in PRESETS.items():
-        matrix = candidate.logmel_layer()._mel_matrix_t
-        if matrix.shape == mel_t.shape and _same_matrix(matrix, mel_t):
-            names.append(f"{name} ({_describe(candidate)})")
-    if not names:
-        return "; no known preset matches the checkpoint's filterbank"
-    return "; the checkpoint matches preset " + " / ".join(names)
 
 
 def state_dict_from_keras(model: keras.Model, include_frontend: bool = True) -> dict:
@@ -285,44 +211,15 @@ def state_dict_from_keras(model: keras.Model, include_frontend: bool = True) -> 
         if key.endswith(".running_var"):
             state_dict[key[: -len("running_var")] + "num_batches_tracked"] = np.array(0, np.int64)
     if include_frontend:
-        layer = _frontend_layer(model)
-        n = layer.n_fft
-        angle = 2 * np.pi * np.outer(np.arange(n // 2 + 1), np.arange(n)) / n
-        state_dict[STFT_REAL] = (np.cos(angle) * layer._window)[:, None, :].astype(np.float32)
-        state_dict[STFT_IMAG] = (-np.sin(angle) * layer._window)[:, None, :].astype(np.float32)
-        state_dict[MEL_MATRIX] = np.array(layer._mel_matrix_t, np.float32)
+        state_dict.update(frontend_constants(_frontend_layer(model)))
     return state_dict
 
 
 def load_checkpoint(path: Union[str, Path], allow_pickle: bool = False) -> dict:
     """The state_dict of a PyTorch checkpoint: ``{"model": state_dict, ...}`` (the PANNs
-    release format) or a bare state_dict; a ``module.`` prefix is removed.
-
-    Loads with ``weights_only=True`` (no arbitrary code from the pickle). A checkpoint that
-    also pickles other Python objects fails that way; pass ``allow_pickle=True`` only for a
-    file you trust.
-    """
-    try:
-        import torch
-    except ImportError as error:
-        raise ImportError("converting PyTorch checkpoints needs torch: install the reference "
-                          "extra: pip install -e .[reference]") from error
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
-    except pickle.UnpicklingError as error:
-        raise ValueError(f"{path} holds Python objects besides tensors, so it cannot be loaded "
-                         "safely (weights_only=True); if you trust the file, load it with "
-                         f"allow_pickle=True. torch said: {str(error).splitlines()[0]}") from error
-    for wrapper in ("model", "state_dict"):  # PANNs releases: {"model": ..., "iteration": ...}
-        if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get(wrapper), Mapping):
-            checkpoint = checkpoint[wrapper]
-            break
-    if not isinstance(checkpoint, Mapping):
-        raise ValueError(f"{path} does not hold a state_dict (got {type(checkpoint).__name__})")
-    return _strip_prefix(checkpoint)
+    release format) or a bare state_dict; a ``module.`` prefix is removed. Read safely unless
+    ``allow_pickle`` (see ``modules.models.checkpoints.read_torch_checkpoint``)."""
+    return _strip_prefix(read_torch_checkpoint(path, allow_pickle))
 
 
 def convert_checkpoint(checkpoint_path: Union[str, Path], output_path: Union[str, Path],
