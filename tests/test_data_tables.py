@@ -366,3 +366,56 @@ def test_inspect_raw_reports_bad_files(tmp_path):
     assert "1 file(s) differ from the most common duration (1.000 s, 2 files)" in text
     assert "Sample rates: 8000 Hz: 3" in text
     assert "Unreadable files (3):" in text and f"{tmp_path / 'cat' / 'text.wav'}: not an" in text
+
+
+# --- annotation column, tasks and names for loaders ----------------------------------------------
+
+def test_manifest_annotation_column(tmp_path):
+    make_wav(tmp_path / "clips" / "a.wav")
+    make_wav(tmp_path / "clips" / "b.wav")
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("path,label,annotation\nclips/a.wav,x,clips/a.txt\nclips/b.wav,y,\n")
+    table = load_manifest(manifest)
+    check_columns(table)
+    assert table["annotation"][0] == str(tmp_path / "clips" / "a.txt")
+    assert pd.isna(table["annotation"][1])
+    assert TABLE_COLUMNS.index("annotation") == TABLE_COLUMNS.index("group") + 1
+
+
+@pytest.fixture
+def task_dataset(tmp_path):
+    make_wav(tmp_path / "t" / "a.wav")
+    make_wav(tmp_path / "t" / "b.wav")
+    received = []
+
+    def loader(root, task=None, name=None):
+        received.append((task, name))
+        files = sorted(Path(root).glob("*.wav"))
+        labels = ["wheeze", "none"] if task == "cw" else ["first", "second"]
+        from modules.data import make_table
+        return make_table([{"path": str(f), "label": label, "group": f"{name}:{f.stem}"}
+                           for f, label in zip(files, labels)], dataset=name)
+
+    register_dataset("TestTask", tmp_path / "t", loader)
+    register_dataset("TestPlain", tmp_path / "t", "class_folders")
+    yield received
+    unregister_dataset("TestTask")
+    unregister_dataset("TestPlain")
+
+
+def test_load_datasets_with_task(task_dataset):
+    table, class_names = load_datasets({"TestTask": 1}, task="cw")
+    assert task_dataset == [("cw", "TestTask")]
+    assert class_names == ["none", "crackle", "wheeze", "both"]  # fixed, not order of appearance
+    assert table["group"].tolist() == ["TestTask:a", "TestTask:b"]
+    table, class_names = load_datasets({"TestTask": 1})
+    assert task_dataset[-1] == (None, "TestTask") and class_names == ["first", "second"]
+    load_datasets({"TestTask": 1}, task="")
+    assert task_dataset[-1] == (None, "TestTask")
+    calls = len(task_dataset)
+    with pytest.raises(ValueError, match="dataset 'TestPlain' has no task 'cw'"):
+        load_datasets({"TestTask": 1, "TestPlain": 1}, task="cw")
+    assert len(task_dataset) == calls  # checked before anything is loaded
+    with pytest.raises(ValueError, match=r"task 'pneumonia': label\(s\) 'first', 'second' are "
+                                         r"not among its classes"):
+        load_datasets({"TestTask": 1}, task="pneumonia")

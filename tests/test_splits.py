@@ -153,3 +153,97 @@ def test_testing_subset():
     assert len(testing_subset(small, per_class=100)) == 45
     with pytest.raises(ValueError, match="per_class must be at least 1"):
         testing_subset(table, per_class=0)
+
+
+# --- k-fold group splits and the official split --------------------------------------------------
+
+def test_group_fold_one_is_the_split_given_before_n_folds():
+    """Recorded jobs keep their splits: these validation groups were computed before
+    validation_fold/n_folds applied to "group"."""
+    table = synthetic()
+    expected = {
+        (42, 0.2): ["c0g0", "c0g2", "c1g5", "c1g6", "c2g3", "c2g8", "c3g1", "c3g9"],
+        (3, 0.25): ["c0g1", "c0g3", "c0g4", "c1g0", "c1g2", "c1g6", "c2g4", "c2g8", "c3g0",
+                    "c3g2", "c3g6"],
+    }
+    for (seed, size), groups in expected.items():
+        for fold in (1, None):
+            _, validation = split_table(table, "group", validation_fold=fold,
+                                        validation_size=size, seed=seed)
+            assert sorted(set(validation["group"])) == groups
+        # n_folds equal to round(1 / validation_size) is the same split.
+        _, same = split_table(table, "group", validation_size=0.5, seed=seed,
+                              n_folds=round(1 / size))
+        assert sorted(set(same["group"])) == groups
+
+
+def test_group_k_fold_partitions_groups():
+    table = synthetic()
+    seen = []
+    for fold in range(1, 4):
+        train, validation = split_table(table, "group", validation_fold=fold, n_folds=3, seed=0)
+        assert not set(train["group"]) & set(validation["group"])
+        assert len(train) + len(validation) == len(table)
+        assert set(validation["label"]) == set(table["label"])  # stratified
+        seen.append(set(validation["group"]))
+    assert set().union(*seen) == set(table["group"])
+    assert sum(map(len, seen)) == table["group"].nunique()
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match=r"validation_fold must be between 1 and 3"):
+            split_table(table, "group", validation_fold=bad, n_folds=3)
+    with pytest.raises(ValueError, match="n_folds must be a whole number of at least 2"):
+        split_table(table, "group", n_folds=1)
+    with pytest.raises(ValueError, match="needs at least 50 groups; the table has 40"):
+        split_table(table, "group", n_folds=50)
+
+
+def test_official_split_on_synthetic():
+    table = synthetic()
+    groups = sorted(set(table["group"]))
+    official = {group: ("test" if i % 4 == 0 else "validation" if i % 4 == 1 else "train")
+                for i, group in enumerate(groups[:20])}  # 20 groups listed, 20 not
+    table["split"] = pd.array([official.get(group, np.nan) for group in table["group"]],
+                              dtype=table["group"].dtype)
+    train, validation = split_table(table, "official", validation_size=0.25, seed=1)
+    check_no_group_leak(train, validation)
+    assert len(train) + len(validation) == len(table)
+    assert in_order(train, table) and in_order(validation, table)
+    listed = table["split"].notna()
+    assert set(table.loc[listed & (table["split"] == "train"), "path"]) <= set(train["path"])
+    assert set(table.loc[table["split"].isin(["test", "validation"]), "path"]) <= set(
+        validation["path"])
+    # The unlisted groups: a group split of their own (4 folds from validation_size 0.25).
+    rest = table[~listed].reset_index(drop=True)
+    _, rest_validation = split_table(rest, "group", validation_size=0.25, seed=1)
+    assert set(validation["group"]) - set(official) == set(rest_validation["group"])
+    # Every row listed: exactly the split column, test and validation together.
+    everything = table.copy()
+    everything["split"] = everything["group"].map(
+        lambda group: "test" if int(group[-1]) % 3 == 0 else "train").astype(
+        table["group"].dtype)
+    train, validation = split_table(everything, "official")
+    assert (validation["split"] == "test").all() and (train["split"] == "train").all()
+    # "auto" never picks "official".
+    pd.testing.assert_frame_equal(split_table(table, seed=5)[1],
+                                  split_table(table, "group", seed=5)[1])
+
+
+def test_official_split_errors():
+    table = synthetic()
+    with pytest.raises(ValueError, match="no row has one; use 'group'"):
+        split_table(table, "official")
+    mixed = table.assign(split=pd.array(["train", "test"] * (len(table) // 2) + ["train"]
+                                        * (len(table) % 2), dtype=table["group"].dtype))
+    with pytest.raises(ValueError, match=r"group\(s\) have rows in both train and validation"):
+        split_table(mixed, "official")
+    half = table.copy()
+    half.loc[:5, "split"] = "holdout"
+    with pytest.raises(ValueError, match="unknown split value"):
+        split_table(half, "official")
+    # Unlisted rows without groups cannot be split by group.
+    few = table.copy()
+    few.loc[few["group"] != "c0g0", "split"] = "train"
+    few.loc[few["group"] == "c0g0", "group"] = np.nan
+    with pytest.raises(ValueError, match="needs a group on every row; .* without an official "
+                                         "split"):
+        split_table(few, "official")

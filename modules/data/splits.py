@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-SPLIT_METHODS = ("auto", "fold", "group", "random", "split")
+SPLIT_METHODS = ("auto", "fold", "group", "official", "random", "split")
 
 
 def _has_all(table: pd.DataFrame, column: str) -> bool:
@@ -34,30 +34,85 @@ def _parts(table: pd.DataFrame, validation_mask: np.ndarray, train_mask: Optiona
     return train, validation
 
 
+def _group_folds(n_folds: Optional[int], validation_size: float) -> int:
+    """How many folds a group split uses: ``n_folds``, else ``round(1 / validation_size)``."""
+    if n_folds is not None:
+        if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
+            raise ValueError(f"n_folds must be a whole number of at least 2, got {n_folds!r}")
+        return int(n_folds)
+    if not 0.0 < validation_size < 1.0:
+        raise ValueError(f"validation_size must be between 0 and 1, got {validation_size}")
+    n_splits = int(round(1.0 / validation_size))
+    if n_splits < 2:
+        raise ValueError(f"validation_size={validation_size} is too large for a group "
+                         "split: round(1 / validation_size) must be at least 2")
+    return n_splits
+
+
+def _group_validation_mask(table: pd.DataFrame, n_splits: int, validation_fold: Optional[int],
+                           seed: int, what: str = "the table") -> np.ndarray:
+    """Validation rows of fold ``validation_fold`` (1-based, None: 1) of a stratified group
+    k-fold over ``table``."""
+    fold = 1 if validation_fold is None else validation_fold
+    if isinstance(fold, bool) or int(fold) != fold or not 1 <= fold <= n_splits:
+        raise ValueError(f"validation_fold must be between 1 and {n_splits} (the number of "
+                         f"folds of the group split), got {validation_fold!r}")
+    if not _has_all(table, "group"):
+        missing = int(table["group"].isna().sum()) if "group" in table else len(table)
+        raise ValueError(f"a group split needs a group on every row; {missing} of {len(table)} "
+                         f"rows of {what} have none. Use 'random' for a table without groups")
+    groups = table["group"].to_numpy(dtype=object)
+    n_groups = len(set(groups))
+    if n_groups < n_splits:
+        raise ValueError(f"a group split into {n_splits} folds needs at least {n_splits} "
+                         f"groups; {what} has {n_groups}")
+    from sklearn.model_selection import StratifiedGroupKFold  # slow import: only when used
+
+    labels = table["label"].to_numpy(dtype=object)
+    positions = np.arange(len(table))
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for index, (_, validation_positions) in enumerate(splitter.split(positions, labels, groups),
+                                                      start=1):
+        if index == fold:
+            break
+    validation_mask = np.zeros(len(table), bool)
+    validation_mask[validation_positions] = True
+    return validation_mask
+
+
 def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Optional[int] = 1,
-                validation_size: float = 0.2, seed: int = 42
+                validation_size: float = 0.2, seed: int = 42, n_folds: Optional[int] = None
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a table into (train, validation).
 
     Methods:
         "fold": validation = rows whose ``fold`` equals ``validation_fold``; train = the rest.
-        "group": stratified by label, and no ``group`` on both sides: the first fold of
-            ``StratifiedGroupKFold(n_splits=round(1 / validation_size), shuffle=True,
-            random_state=seed)``.
+        "group": stratified by label, and no ``group`` (e.g. patient) on both sides: fold
+            ``validation_fold`` (1-based; None: 1) of ``StratifiedGroupKFold(n_splits,
+            shuffle=True, random_state=seed)`` with ``n_splits = n_folds`` or, when that is
+            None, ``round(1 / validation_size)``. The folds for 1..n_splits partition the
+            groups (k-fold cross-validation); fold 1 is the split this method always gave.
+        "official": the dataset's own split where it has one: rows with a ``split`` value
+            keep it ("train" -> train, "test" or "validation" -> validation). Rows without
+            one whose group already has officially split rows follow that group; the others
+            are split among themselves like "group" (same ``n_folds``, ``validation_fold``,
+            ``validation_size`` and ``seed``). No group may end up on both sides (that would
+            be the official split putting a patient on both).
         "random": ``train_test_split`` stratified by label, ``test_size=validation_size``.
         "split": the ``split`` column: train = rows "train"; validation = rows "validation",
             or rows "test" when there are no "validation" rows. Other rows (e.g. "test" when
             "validation" rows exist) are in neither part.
         "auto": "split" if every row has a split and some say "validation" or "test"; else
             "fold" if every row has a fold (and ``validation_fold`` is set); else "group" if
-            every row has a group; else "random".
+            every row has a group; else "random". It never picks "official".
 
     The result depends only on the table and the arguments (``seed`` included). Both parts
     keep the table's row order and get a fresh 0..n-1 index.
 
     Raises:
         ValueError: unknown method; the column the method needs is missing or incomplete; an
-            empty part; too few rows or groups for the requested split.
+            empty part; too few rows or groups for the requested split; ``validation_fold``
+            outside 1..n_splits ("group"/"official"); a group on both sides ("official").
     """
     if method not in SPLIT_METHODS:
         raise ValueError(f"unknown split method {method!r}; expected one of "
@@ -98,37 +153,26 @@ def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
                              f"'validation' (or 'test'); the table has {counts}")
         return _parts(table, validation_mask, train_mask)
 
-    if not 0.0 < validation_size < 1.0:
-        raise ValueError(f"validation_size must be between 0 and 1, got {validation_size}")
-    labels = table["label"].to_numpy(dtype=object)
-    positions = np.arange(len(table))
+    if method == "official":
+        return _official_split(table, validation_fold, validation_size, seed, n_folds)
 
     if method == "group":
         if not _has_all(table, "group"):
             raise ValueError("split method 'group' needs a group on every row; use 'random' "
                              "for a table without groups")
-        n_splits = int(round(1.0 / validation_size))
-        groups = table["group"].to_numpy(dtype=object)
-        n_groups = len(set(groups))
-        if n_splits < 2:
-            raise ValueError(f"validation_size={validation_size} is too large for a group "
-                             "split: round(1 / validation_size) must be at least 2")
-        if n_groups < n_splits:
-            raise ValueError(f"a group split with validation_size={validation_size} needs at "
-                             f"least {n_splits} groups; the table has {n_groups}")
-        from sklearn.model_selection import StratifiedGroupKFold  # slow import: only when used
-
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        _, validation_positions = next(iter(splitter.split(positions, labels, groups)))
-        validation_mask = np.zeros(len(table), bool)
-        validation_mask[validation_positions] = True
+        n_splits = _group_folds(n_folds, validation_size)
+        validation_mask = _group_validation_mask(table, n_splits, validation_fold, seed)
         train, validation = _parts(table, validation_mask)
         check_no_group_leak(train, validation)
         return train, validation
 
     # method == "random"
+    if not 0.0 < validation_size < 1.0:
+        raise ValueError(f"validation_size must be between 0 and 1, got {validation_size}")
     from sklearn.model_selection import train_test_split  # slow import: only when used
 
+    labels = table["label"].to_numpy(dtype=object)
+    positions = np.arange(len(table))
     try:
         _, validation_positions = train_test_split(
             positions, test_size=validation_size, stratify=labels, random_state=seed)
@@ -138,6 +182,55 @@ def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
     validation_mask = np.zeros(len(table), bool)
     validation_mask[validation_positions] = True
     return _parts(table, validation_mask)
+
+
+def _official_split(table: pd.DataFrame, validation_fold: Optional[int], validation_size: float,
+                    seed: int, n_folds: Optional[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Method "official" of :func:`split_table`."""
+    splits = table["split"] if "split" in table else pd.Series([np.nan] * len(table))
+    has_split = splits.notna().to_numpy(dtype=bool)
+    if not has_split.any():
+        raise ValueError("split method 'official' needs a dataset split ('split' column: "
+                         "train/validation/test) on at least some rows, and no row has one; "
+                         "use 'group' to split by patient instead")
+    unknown = sorted(set(splits[has_split]) - {"train", "validation", "test"})
+    if unknown:
+        raise ValueError(f"split method 'official': unknown split value(s) "
+                         f"{', '.join(map(repr, unknown))}; expected train, validation or test")
+    validation_mask = splits.isin(("validation", "test")).to_numpy(dtype=bool, copy=True)
+    train_mask = (splits == "train").to_numpy(dtype=bool, copy=True)
+
+    rest = ~has_split
+    if rest.any() and "group" in table:
+        # A patient with officially split recordings keeps its other recordings on that side.
+        groups = table["group"]
+        sides = {}
+        for group, is_validation in zip(groups[has_split], validation_mask[has_split]):
+            if pd.notna(group):
+                sides.setdefault(group, set()).add(bool(is_validation))
+        for position in np.flatnonzero(rest):
+            side = sides.get(groups.iloc[position])
+            if side is not None and len(side) == 1:
+                is_validation = next(iter(side))
+                validation_mask[position], train_mask[position] = is_validation, not is_validation
+                rest[position] = False
+    if rest.any():
+        others = table[rest].reset_index(drop=True)
+        what = f"the {int(rest.sum())} row(s) without an official split"
+        n_splits = _group_folds(n_folds, validation_size)
+        rest_validation = _group_validation_mask(others, n_splits, validation_fold, seed, what)
+        positions = np.flatnonzero(rest)
+        validation_mask[positions] = rest_validation
+        train_mask[positions] = ~rest_validation
+
+    train, validation = _parts(table, validation_mask, train_mask)
+    if train.empty or validation.empty:
+        counts = splits.value_counts(dropna=False).to_dict()
+        empty = "train" if train.empty else "validation"
+        raise ValueError(f"split method 'official' left the {empty} part empty; the table's "
+                         f"splits are {counts}")
+    check_no_group_leak(train, validation)
+    return train, validation
 
 
 def testing_subset(table: pd.DataFrame, per_class: int, seed: int = 42) -> pd.DataFrame:

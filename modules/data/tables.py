@@ -2,16 +2,18 @@
 
 A *table* is a pandas DataFrame with the columns of :data:`TABLE_COLUMNS`:
 
-=========  =============  ============================================================
-path       str            absolute path of the audio file
-label      str            class name
-fold       Int64 or NA    cross-validation fold, when the dataset defines folds
-split      str or NA      "train", "validation" or "test", when the dataset defines it
-group      str or NA      rows that must stay on one side of a split (same patient, same
-                          source recording...)
-dataset    str            the registered dataset name (the folder or manifest name when a
-                          loader is used directly)
-=========  =============  ============================================================
+==========  =============  ============================================================
+path        str            absolute path of the audio file
+label       str            class name
+fold        Int64 or NA    cross-validation fold, when the dataset defines folds
+split       str or NA      "train", "validation" or "test", when the dataset defines it
+group       str or NA      rows that must stay on one side of a split (same patient, same
+                           source recording...)
+annotation  str or NA      the file's annotation file (e.g. the respiratory-cycle .txt of an
+                           ICBHI recording), for loaders whose labels vary along a recording
+dataset     str            the registered dataset name (the folder or manifest name when a
+                           loader is used directly)
+==========  =============  ============================================================
 
 String columns use pandas' default string dtype (``str`` in pandas 3: missing values are NaN,
 comparisons give plain bool masks; object dtype on older pandas). Test for missing values with
@@ -36,7 +38,7 @@ from .fetch import ESC_CLASS_FOLDER, locate_esc10, locate_esc50, project_root
 
 PathArg = Union[str, os.PathLike]
 
-TABLE_COLUMNS = ("path", "label", "fold", "split", "group", "dataset")
+TABLE_COLUMNS = ("path", "label", "fold", "split", "group", "annotation", "dataset")
 SPLIT_VALUES = ("train", "validation", "test")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
@@ -51,7 +53,7 @@ _ESC_FILE = re.compile(r"^(\d+)-([^-]+)-([^-.]+)")
 _ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 
 SUPPORTED_LAYOUTS = (
-    "a manifest .csv file with columns path,label (optional fold, split, group); "
+    "a manifest .csv file with columns path,label (optional fold, split, group, annotation); "
     "an ESC-50 folder (meta/esc50.csv and audio/); "
     "an ESC-10/ESC-50 style folder of 'NNN - Class name' sub-folders; "
     "or a folder with one sub-folder of audio files per class"
@@ -196,9 +198,11 @@ def load_class_folders(root: PathArg) -> pd.DataFrame:
 
 
 def load_manifest(csv_path: PathArg) -> pd.DataFrame:
-    """A CSV manifest with columns ``path,label`` and optionally ``fold``, ``split``, ``group``.
+    """A CSV manifest with columns ``path,label`` and optionally ``fold``, ``split``, ``group``,
+    ``annotation``.
 
-    Relative paths are relative to the CSV file's folder. Rows keep the manifest's order.
+    Relative paths (``path``, ``annotation``) are relative to the CSV file's folder. Rows keep
+    the manifest's order.
     ``split`` values must be "train", "validation" or "test" (or empty). Other columns are
     ignored.
     """
@@ -207,7 +211,7 @@ def load_manifest(csv_path: PathArg) -> pd.DataFrame:
         raise FileNotFoundError(f"{csv_path}: manifest file not found")
     csv_path = csv_path.resolve()
     manifest = pd.read_csv(csv_path, dtype={"path": str, "label": str, "split": str,
-                                            "group": str})
+                                            "group": str, "annotation": str})
     manifest.columns = [str(column).strip() for column in manifest.columns]
     missing = [column for column in ("path", "label") if column not in manifest.columns]
     if missing:
@@ -221,6 +225,11 @@ def load_manifest(csv_path: PathArg) -> pd.DataFrame:
     # normpath folds "../" away without resolving symbolic links the user may rely on.
     manifest["path"] = [os.path.normpath(csv_path.parent / Path(path).expanduser())
                         for path in manifest["path"].str.strip()]
+    if "annotation" in manifest:
+        manifest["annotation"] = [
+            np.nan if pd.isna(path) or not str(path).strip()
+            else os.path.normpath(csv_path.parent / Path(str(path).strip()).expanduser())
+            for path in manifest["annotation"]]
     if "fold" in manifest:
         folds = pd.to_numeric(manifest["fold"], errors="coerce")
         bad = (folds.notna() & (folds != folds.round())) | (folds.isna() & manifest["fold"].notna())
@@ -289,6 +298,13 @@ Source = Union[PathArg, Callable[..., PathArg]]
 Loader = Union[None, str, Callable[[PathArg], pd.DataFrame]]
 
 
+def _parameter_names(function: Callable) -> tuple[str, ...]:
+    try:
+        return tuple(inspect.signature(function).parameters)
+    except (TypeError, ValueError):  # builtins without a signature
+        return ()
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A registered dataset: where it is (``source``) and how to read it (``loader``)."""
@@ -313,12 +329,41 @@ class DatasetSpec:
             path = project_root() / path
         return path
 
-    def load(self, data_root: PathArg = "data") -> pd.DataFrame:
-        path = self.locate(data_root)
-        table = (self.loader or load_auto)(path)
-        table = make_table(table)
+    def load(self, data_root: PathArg = "data", task: Optional[str] = None) -> pd.DataFrame:
+        """The dataset's table, with the dataset column set to the registered name.
+
+        A loader with a ``task`` parameter gets ``task=`` (e.g. the respiratory loaders:
+        "pneumonia" or "cw"); one with a ``name`` parameter gets ``name=`` the registered name
+        (which the respiratory loaders use to prefix their patient groups).
+
+        Raises:
+            ValueError: a task (non-empty) for a loader that takes none.
+        """
+        options = self.loader_options(task)  # a task error before locating anything
+        table = make_table((self.loader or load_auto)(self.locate(data_root), **options))
         table["dataset"] = pd.array([self.name] * len(table), dtype=STRING_DTYPE)
         return table
+
+    def loader_options(self, task: Optional[str] = None) -> dict:
+        """The keyword arguments :meth:`load` gives the loader (see there).
+
+        Raises:
+            ValueError: a task (non-empty) for a loader that takes none.
+        """
+        loader = self.loader or load_auto
+        parameters = _parameter_names(loader)
+        options = {}
+        if "task" in parameters:
+            options["task"] = task or None
+        elif task:
+            raise ValueError(
+                f"dataset {self.name!r} has no task {task!r}: its loader "
+                f"({getattr(loader, '__name__', loader)}) gives the dataset's own labels. Use "
+                f"datasets that support the task (e.g. Icbhi, Jordan, Bd) or set "
+                f"parameters.task = \"\"")
+        if "name" in parameters:
+            options["name"] = self.name
+        return options
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
@@ -344,7 +389,9 @@ def register_dataset(name: str, source: Source, loader: Loader = None) -> None:
             a callable is called lazily, only when the dataset is loaded, with
             ``data_root=...`` if it accepts that argument, else with none.
         loader: None (detect the layout), a loader function, or one of the names
-            "esc_folders", "esc50_csv", "class_folders", "manifest".
+            "esc_folders", "esc50_csv", "class_folders", "manifest". A loader function may
+            take ``task`` (it then gets ``parameters.task``, or None) and ``name`` (it then
+            gets the registered name) keyword arguments; see :meth:`DatasetSpec.load`.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataset name must be a non-empty string, got {name!r}")
@@ -377,22 +424,27 @@ def dataset_spec(name: str) -> DatasetSpec:
                    f"{', '.join(names) or 'none'}")
 
 
-def load_datasets(flags: Mapping[str, int], data_root: PathArg = "data"
-                  ) -> tuple[pd.DataFrame, list[str]]:
+def load_datasets(flags: Mapping[str, int], data_root: PathArg = "data",
+                  task: Optional[str] = None) -> tuple[pd.DataFrame, list[str]]:
     """Load and concatenate every dataset flagged 1.
 
     Args:
         flags: dataset names to 0/1 (or False/True), e.g. ``{"Esc10": 1, "Esc50": 0}``.
         data_root: where datasets live; relative to the project root when relative.
+        task: None or "" for the datasets' own labels; otherwise handed to every loader (see
+            :meth:`DatasetSpec.load`), e.g. "pneumonia" or "cw" for the respiratory datasets.
 
     Returns:
         (table, class_names): the rows of the flagged datasets in the order given, with the
-        ``dataset`` column set to each registered name; and the labels in the order in which
-        they first appear in that table.
+        ``dataset`` column set to each registered name; and the class names: for a task of
+        :data:`modules.data.respiratory.TASK_CLASSES` exactly its classes, in their fixed order
+        (even those absent from the data), else the labels in the order in which they first
+        appear in the table.
 
     Raises:
         KeyError: an unknown name (the message names the closest registered ones).
-        ValueError: a flag that is not 0/1, or no dataset flagged 1.
+        ValueError: a flag that is not 0/1, no dataset flagged 1, a task for a dataset whose
+            loader takes none, or a label outside the task's classes.
     """
     for name, flag in flags.items():
         dataset_spec(name)  # fail on any unknown name before loading anything
@@ -402,9 +454,20 @@ def load_datasets(flags: Mapping[str, int], data_root: PathArg = "data"
     if not chosen:
         raise ValueError(f"no dataset selected: flag at least one of "
                          f"{', '.join(registered_datasets())} with 1 (got {dict(flags)})")
-    tables = [dataset_spec(name).load(data_root) for name in chosen]
+    for name in chosen:
+        dataset_spec(name).loader_options(task)  # fail on a task mismatch before loading
+    from .respiratory import TASK_CLASSES  # here: respiratory.py imports this module
+
+    tables = [dataset_spec(name).load(data_root, task=task) for name in chosen]
     table = pd.concat(tables, ignore_index=True)
-    class_names = [str(label) for label in pd.unique(table["label"])]
+    if task in TASK_CLASSES:
+        class_names = list(TASK_CLASSES[task])
+        unknown = sorted(set(table["label"].dropna()) - set(class_names))
+        if unknown:
+            raise ValueError(f"task {task!r}: label(s) {', '.join(map(repr, unknown))} are not "
+                             f"among its classes {', '.join(class_names)}")
+    else:
+        class_names = [str(label) for label in pd.unique(table["label"])]
     return table, class_names
 
 
