@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,12 +19,31 @@ from modules.jobs import atomic_write_text  # noqa: E402
 
 
 # ------------------------------------------------------------------------------ text report
+def _number(value, digits: int = 4) -> str:
+    """A metric for the report: "n/a" for None or NaN (undefined, e.g. no positive examples)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
 def format_metrics(metrics: dict, class_names: Sequence[str], title: str) -> str:
     lines = [title, "-" * len(title),
              f"examples            {metrics['n_examples']}",
              f"accuracy            {metrics['accuracy']:.4f}",
              f"balanced accuracy   {metrics['balanced_accuracy']:.4f}",
-             f"macro F1            {metrics['macro_f1']:.4f}", ""]
+             f"macro F1            {metrics['macro_f1']:.4f}"]
+    if "icbhi_score" in metrics:  # a respiratory task (evaluation.clinical_level_metrics)
+        negative = metrics.get("negative_class", class_names[0])
+        lines += [f"sensitivity         {_number(metrics['sensitivity'])}"
+                  f"   (abnormal classes: exact class right; negative class: {negative})",
+                  f"specificity         {_number(metrics['specificity'])}",
+                  f"ICBHI score         {_number(metrics['icbhi_score'])}"
+                  "   ((sensitivity + specificity) / 2)",
+                  f"ROC-AUC             {_number(metrics.get('roc_auc'))}",
+                  f"mean avg precision  {_number(metrics.get('mean_average_precision'))}",
+                  f"class accuracy      {_number(metrics.get('class_accuracy'))}"
+                  "   (mean per-class recall)"]
+    lines.append("")
     width = max(12, max(len(name) for name in class_names) + 2)
     lines.append(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
     for name in class_names:
@@ -38,6 +58,43 @@ def format_metrics(metrics: dict, class_names: Sequence[str], title: str) -> str
     return "\n".join(lines) + "\n"
 
 
+PATIENT_LABELS = ("negative", "positive")
+
+
+def format_patients(section: dict, title: str = "Validation, per patient") -> str:
+    """The patient table and the patient-level confusion matrix (``metrics["examples"]
+    ["patients"]``, see evaluation.patient_metrics)."""
+    rows = section["table"]
+    lines = [title, "-" * len(title),
+             "A patient is positive when any of its chunks is truly abnormal, predicted positive "
+             "when any chunk is",
+             "predicted abnormal; tps/fps/fns/tns count chunks (positive: any abnormal class); "
+             "average score:",
+             "mean over its chunks of 1 - p(negative class).", ""]
+    width = max([len("patient")] + [len(str(row["patient"])) for row in rows]) + 2
+    lines.append(f"{'patient':<{width}}{'status':<10}{'predicted':<11}{'tps':>5}{'fps':>5}"
+                 f"{'fns':>5}{'tns':>5}{'recordings':>12}{'average score':>15}")
+    for row in rows:
+        lines.append(f"{str(row['patient']):<{width}}{row['status']:<10}{row['predicted']:<11}"
+                     f"{row['tps']:>5d}{row['fps']:>5d}{row['fns']:>5d}{row['tns']:>5d}"
+                     f"{row['recordings']:>12d}{row['average_score']:>15.3f}")
+    if not rows:
+        lines.append("none")
+    matrix = np.asarray(section["confusion_matrix"])
+    cell = max(10, len(str(matrix.max())) + 1)
+    lines += ["", f"patient-level confusion matrix ({section['n_patients']} patients; rows: true, "
+                  "columns: predicted)",
+              " " * 12 + "".join(f"{name:>{cell}}" for name in PATIENT_LABELS)]
+    for name, row in zip(PATIENT_LABELS, matrix):
+        lines.append(f"{name:<12}" + "".join(f"{v:>{cell}d}" for v in row))
+    lines += ["",
+              f"sensitivity         {_number(section['sensitivity'])}",
+              f"specificity         {_number(section['specificity'])}",
+              f"ICBHI score         {_number(section['icbhi_score'])}",
+              f"accuracy            {_number(section['accuracy'])}"]
+    return "\n".join(lines) + "\n"
+
+
 def format_report(header: dict, metrics: dict, class_names: Sequence[str],
                   skipped: Sequence[tuple[str, str]]) -> str:
     lines = ["spectrain job report", "====================", ""]
@@ -48,6 +105,8 @@ def format_report(header: dict, metrics: dict, class_names: Sequence[str],
     if "clips" in metrics:
         lines.append(format_metrics(metrics["clips"], class_names,
                                     "Validation, per recording (mean of its chunks' probabilities)"))
+    if "patients" in metrics["examples"]:
+        lines.append(format_patients(metrics["examples"]["patients"]))
     lines.append(f"Skipped files ({len(skipped)})")
     lines.append("-" * len(lines[-1]))
     lines += [f"{path}: {reason}" for path, reason in skipped] or ["none"]
@@ -75,10 +134,21 @@ def plot_confusion_matrix(matrix, class_names, path: Path, title: str = "Confusi
     fig.savefig(path, dpi=120)
 
 
+def plot_patient_confusion(section: dict, path: Path,
+                           title: str = "Patient-level confusion matrix") -> None:
+    """PNG of the patient-level 2x2 matrix (``metrics["examples"]["patients"]``)."""
+    title = (f"{title}\nsensitivity {_number(section['sensitivity'], 3)}, specificity "
+             f"{_number(section['specificity'], 3)}, score {_number(section['icbhi_score'], 3)}")
+    plot_confusion_matrix(section["confusion_matrix"], list(PATIENT_LABELS), path, title=title)
+
+
 def plot_history(history: pd.DataFrame, path: Path, best_epoch: int | None = None) -> None:
-    """Loss, accuracy and learning rate per epoch (from the CSV history)."""
-    panels = [("loss", ["loss", "val_loss"]), ("accuracy", ["accuracy", "val_accuracy"]),
-              ("learning rate", ["learning_rate"])]
+    """Loss, accuracy, clinical metrics (when logged) and learning rate per epoch (CSV history)."""
+    clinical = [f"{prefix}{name}" for name in ("sensitivity", "specificity", "icbhi_score", "auc")
+                for prefix in ("", "val_")]
+    panels = [("loss", ["loss", "val_loss"]),
+              ("accuracy", ["accuracy", "val_accuracy", "class_accuracy", "val_class_accuracy"]),
+              ("clinical", clinical), ("learning rate", ["learning_rate"])]
     panels = [(title, [c for c in cols if c in history]) for title, cols in panels]
     panels = [(title, cols) for title, cols in panels if cols]
     fig = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")

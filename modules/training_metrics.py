@@ -1,0 +1,154 @@
+"""Keras metrics for ``model.compile``: streaming sensitivity / specificity / ICBHI score, so
+early stopping, learning-rate reduction and the best checkpoint can follow ``val_icbhi_score``.
+
+The numbers use the same ICBHI definitions as :func:`modules.evaluation.clinical_scores`, computed
+from argmax predictions over an epoch's accumulated confusion matrix.
+
+Typical use (``parameters.task`` "" for datasets' own labels, "pneumonia" or "cw")::
+
+    check_target_metric(params.target_metric, params.task, params.n_classes)
+    model.compile(..., metrics=training_metrics(params.task, params.n_classes, multi_label))
+    direction = metric_direction(params.target_metric)
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import keras
+from keras import ops
+
+from modules.evaluation import RESPIRATORY_TASKS, is_respiratory
+
+__all__ = ["ConfusionMatrixMetric", "KINDS", "RESPIRATORY_TASKS", "check_target_metric",
+           "metric_direction", "metric_names", "target_metric_names", "training_metrics"]
+
+KINDS = ("sensitivity", "specificity", "icbhi_score", "class_accuracy")
+
+
+@keras.saving.register_keras_serializable(package="spectrain")
+class ConfusionMatrixMetric(keras.metrics.Metric):
+    """One number derived from a streaming (n_classes, n_classes) confusion matrix.
+
+    ``kind``:
+
+    * "sensitivity": diagonal of the abnormal classes (every class but ``negative_index``) over
+      all truly abnormal examples (ICBHI: the exact abnormal class must be right);
+    * "specificity": correct negatives over all true negatives;
+    * "icbhi_score": (sensitivity + specificity) / 2;
+    * "class_accuracy": mean per-class recall over the classes seen so far in ``y_true``.
+
+    Rows are ``argmax(y_true)`` (one-hot, or mixed soft labels from mixup: the dominant class),
+    columns ``argmax(y_pred)``; ``sample_weight`` (per example) weights the counts. Where a number
+    is undefined (no true positives or no true negatives seen yet, nothing seen at all) ``result``
+    is 0, not NaN: Keras callbacks (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau) compare
+    values, and NaN never counts as an improvement. The evaluation after training
+    (modules.evaluation.clinical_scores) reports NaN for the same cases.
+    """
+
+    def __init__(self, kind: str, n_classes: int, negative_index: int = 0, name: str | None = None,
+                 dtype=None):
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+        n_classes = int(n_classes)
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        if not 0 <= int(negative_index) < n_classes:
+            raise ValueError(f"negative_index {negative_index} is outside {n_classes} classes")
+        super().__init__(name=name or kind, dtype=dtype)
+        self.kind = kind
+        self.n_classes = n_classes
+        self.negative_index = int(negative_index)
+        self.confusion = self.add_variable(shape=(n_classes, n_classes), initializer="zeros",
+                                           name="confusion", dtype=self.dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.convert_to_tensor(y_true)
+        y_pred = ops.convert_to_tensor(y_pred)
+        true = ops.one_hot(ops.argmax(ops.reshape(y_true, (-1, self.n_classes)), axis=-1),
+                           self.n_classes, dtype=self.dtype)
+        pred = ops.one_hot(ops.argmax(ops.reshape(y_pred, (-1, self.n_classes)), axis=-1),
+                           self.n_classes, dtype=self.dtype)
+        if sample_weight is not None:
+            weight = ops.reshape(ops.cast(sample_weight, self.dtype), (-1, 1))
+            true = true * weight
+        self.confusion.assign_add(ops.matmul(ops.transpose(true), pred))
+
+    def _ratio(self, numerator, denominator):
+        return ops.where(denominator > 0, numerator / ops.maximum(denominator, 1e-12),
+                         ops.zeros_like(numerator))
+
+    def result(self):
+        matrix = ops.convert_to_tensor(self.confusion)
+        diagonal = ops.diagonal(matrix)
+        rows = ops.sum(matrix, axis=1)
+        negative = ops.one_hot(self.negative_index, self.n_classes, dtype=self.dtype)
+        sensitivity = self._ratio(ops.sum(diagonal * (1 - negative)),
+                                  ops.sum(rows * (1 - negative)))
+        specificity = self._ratio(ops.sum(diagonal * negative), ops.sum(rows * negative))
+        if self.kind == "sensitivity":
+            return sensitivity
+        if self.kind == "specificity":
+            return specificity
+        if self.kind == "icbhi_score":
+            return (sensitivity + specificity) / 2
+        seen = ops.cast(rows > 0, self.dtype)
+        recalls = self._ratio(diagonal, rows)
+        return self._ratio(ops.sum(recalls * seen), ops.sum(seen))
+
+    def reset_state(self):
+        self.confusion.assign(ops.zeros((self.n_classes, self.n_classes), dtype=self.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "n_classes": self.n_classes,
+                "negative_index": self.negative_index}
+
+
+def metric_names(task: str | None) -> list[str]:
+    """Names (as in the fit history, without ``val_``) of :func:`training_metrics`' metrics."""
+    if is_respiratory(task):
+        return ["accuracy", "sensitivity", "specificity", "icbhi_score", "class_accuracy", "auc"]
+    return ["accuracy", "class_accuracy"]
+
+
+def training_metrics(task: str | None, n_classes: int, multi_label: bool = False) -> list:
+    """Metrics for ``model.compile``: categorical accuracy first, then, for a respiratory task
+    ("pneumonia", "cw"; negative class = class 0) sensitivity, specificity, icbhi_score,
+    class_accuracy and ROC-AUC ("auc", ``multi_label`` for sigmoid heads); for any other task
+    class_accuracy (mean per-class recall; useful on imbalanced data).
+
+    Fresh metric objects on every call (a metric object belongs to one model).
+    """
+    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    kinds = KINDS if is_respiratory(task) else ("class_accuracy",)
+    metrics += [ConfusionMatrixMetric(kind, n_classes, negative_index=0, name=kind)
+                for kind in kinds]
+    if is_respiratory(task):
+        metrics.append(keras.metrics.AUC(name="auc", multi_label=multi_label,
+                                         num_labels=n_classes if multi_label else None))
+    return metrics
+
+
+def target_metric_names(task: str | None, n_classes: int | None = None) -> list[str]:
+    """Every value ``parameters.target_metric`` may take for this task: "loss", "val_loss", and
+    each metric of :func:`training_metrics` with and without the ``val_`` prefix.
+    ``n_classes`` does not change the names (kept for symmetry with training_metrics)."""
+    names = ["loss"] + metric_names(task)
+    return names + [f"val_{name}" for name in names]
+
+
+def check_target_metric(name: str, task: str | None, n_classes: int | None = None) -> str:
+    """``name`` if it is a valid target metric for ``task``, else ValueError naming the closest
+    valid names and all of them."""
+    valid = target_metric_names(task, n_classes)
+    if name in valid:
+        return name
+    close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"target_metric {name!r} is not logged for task {task or '(none)'!r}{hint} "
+                     f"Valid: {', '.join(valid)}")
+
+
+def metric_direction(name: str) -> str:
+    """"min" for losses, "max" for every other metric here (accuracy, sensitivity, AUC...)."""
+    return "min" if "loss" in name else "max"
