@@ -4,6 +4,7 @@
     spectrain replay JOB_DIR
     spectrain jobs [MODE[/TRAINER]]
     spectrain inspect raw --basedir DIR
+    spectrain augment NAME --pretend N [--block K]
 """
 
 from __future__ import annotations
@@ -38,20 +39,31 @@ def find_trainer(name: str) -> Path:
 
 
 def run_trainer(path: Path, testing=False, description=None, validation_only=False, job=None,
-                cache_root=None, data_root=None, progress=True) -> list:
-    """Run a trainer file's job blocks with the command line's options. Returns replayed jobs."""
+                cache_root=None, data_root=None, progress=True, pretend=None,
+                pretend_block=None) -> list:
+    """Run a trainer file's job blocks with the command line's options. Returns replayed jobs
+    (or, with ``pretend``, the folders of before/after augmentation examples)."""
     from modules import training
 
     options = training.launch_options
     options.testing, options.description = testing, description
     options.validation_only, options.job = validation_only, job
     options.cache_root, options.data_root, options.progress = cache_root, data_root, progress
-    options.replayed = []
+    options.pretend, options.pretend_block = pretend, pretend_block
+    options.replayed, options.pretended = [], []
     training._blocks_launched.pop(str(path), None)
     from modules.parameters import parameters
 
     parameters.reset()  # each run starts from the defaults, whatever ran before in this process
-    runpy.run_path(str(path), run_name="__main__")
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+    finally:
+        options.pretend = options.pretend_block = None
+    if pretend is not None:
+        if not options.pretended:
+            raise SystemExit(f"no job block of {path} has augmentation to show"
+                             + (f" (block {pretend_block})" if pretend_block else ""))
+        return list(options.pretended)
     if validation_only and not options.replayed:
         raise SystemExit(f"no job block of {path} produced the job to replay; "
                          "use `spectrain replay JOB_DIR`")
@@ -117,6 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     raw.add_argument("--basedir", required=True, type=Path)
     raw.add_argument("--output", type=Path, help="also write the per-file table as CSV")
 
+    augment = commands.add_parser(
+        "augment", help="write before/after spectrograms and WAVs of a job block's augmentation")
+    augment.add_argument("name", help="trainer: train2356, pneumonia/train2356 or a path")
+    augment.add_argument("--pretend", type=int, required=True, metavar="N",
+                         help="training clip N (0-based row of the training part)")
+    augment.add_argument("--block", type=int, help="only job block K (1-based; default: all "
+                                                   "blocks with augmentation)")
+    augment.add_argument("--cache-root", help="where the example folders go (default: cache/)")
+    augment.add_argument("--data-root", help="where datasets are (default: data/)")
+
     convert = commands.add_parser(
         "convert", help="convert an official PyTorch checkpoint to a .keras model (strict)")
     family = convert.add_subparsers(dest="family", required=True)
@@ -171,6 +193,12 @@ def main(argv=None) -> int:
                     validation_only=args.validation_only, job=args.job,
                     cache_root=args.cache_root, data_root=args.data_root,
                     progress=not args.no_progress)
+    elif args.command == "augment":
+        folders = run_trainer(find_trainer(args.name), cache_root=args.cache_root,
+                              data_root=args.data_root, pretend=args.pretend,
+                              pretend_block=args.block, progress=False)
+        for folder in folders:
+            print(folder)
     elif args.command == "replay":
         from modules.replay import replay_job
 

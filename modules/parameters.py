@@ -29,6 +29,9 @@ class Parameters:
     cache_root: str = "cache"
     data_root: str = "data"  # where datasets are fetched when ../shared has none
     tracking_uri: Optional[str] = None  # None: sqlite store under cache_root
+    # "": classes are the datasets' labels; "pneumonia" (binary, from the diagnosis) or "cw"
+    # (none/crackle/wheeze/both, from annotated respiratory cycles) for respiratory datasets
+    task: str = ""
     job_id: Optional[int] = None  # set by launch_job; in replays, the job to replay
     # --- audio ------------------------------------------------------------------------------
     sr: int = 22050
@@ -36,6 +39,9 @@ class Parameters:
     step_size: float = 5.0  # seconds between chunk starts
     chunking: str = "chunk"  # "chunk": windows of audio_length every step_size; "fixed": pad/trim
     silence_threshold_db: float = -90.0  # peak below this (dBFS) counts as an all-silent file
+    # task "cw": an annotated cycle labels a chunk when it overlaps the chunk by at least
+    # overlap_threshold * audio_length seconds
+    overlap_threshold: float = 0.2
     # --- front end --------------------------------------------------------------------------
     spectrogram: str = "logmel"  # "logmel", "mfcc" or "stft"
     n_fft: int = 2048
@@ -51,9 +57,12 @@ class Parameters:
     clip_below: Optional[float] = None  # absolute dB floor, applied after top_db
     shape: Optional[tuple] = None  # model input shape; None: derived from the parse function
     # --- data split -------------------------------------------------------------------------
-    split: str = "auto"  # "auto", "fold", "group", "random" or "split" (a split column)
-    validation_fold: Optional[int] = 1
+    # "auto", "fold", "group" (patients/recordings never on both sides), "random", "split" (a
+    # split column) or "official" (the dataset's own split; the rest split by group)
+    split: str = "auto"
+    validation_fold: Optional[int] = 1  # "fold": this fold; "group": this of the n_folds folds
     validation_size: float = 0.2
+    n_folds: Optional[int] = None  # "group": k-fold over groups; None: round(1 / validation_size)
     n_classes: Optional[int] = None  # None: derived from the data
     data_cache: str = "memory"  # decoded-audio cache: "memory", "disk" or "none"
     # --- training ---------------------------------------------------------------------------
@@ -67,6 +76,7 @@ class Parameters:
     lr_patience: int = 4
     min_lr: float = 1e-6
     class_weights: bool = False
+    oversample: bool = False  # repeat minority-class training examples up to the largest class
     # fine-tuning: a .keras model (converted checkpoint or a job's best_model.keras) whose weights
     # initialise the job's model; the head is re-initialised when n_classes differs
     pretrained_path: Optional[str] = None

@@ -72,13 +72,17 @@ def one_hot_labels(labels: Sequence[str], class_names: Sequence[str]) -> np.ndar
 
 
 def decoded_dataset(paths: Sequence[str], labels: np.ndarray, audio: AudioConfig,
-                    skipped: SkippedFiles, cache: str | None = "memory") -> tf.data.Dataset:
+                    skipped: SkippedFiles, cache: str | None = "memory",
+                    chunk_labels: Callable[[int, int], np.ndarray] | None = None
+                    ) -> tf.data.Dataset:
     """One element per chunk of every readable file, in file order, cached after decoding.
 
     ``cache``: "memory", None/"none" (decode every epoch), or a file path prefix for a disk cache.
+    ``chunk_labels``: ``f(file_index, n_chunks) -> (n_chunks, n_classes)`` for labels that vary
+    along a recording (annotated respiratory cycles); None: every chunk has its file's label.
     """
     paths = [str(p) for p in paths]
-    label_table = tf.constant(labels, tf.float32)
+    labels = np.asarray(labels, np.float32)
     samples = audio.samples
 
     def decode(file_index):
@@ -88,17 +92,23 @@ def decoded_dataset(paths: Sequence[str], labels: np.ndarray, audio: AudioConfig
             audio.silence_threshold_db)
         if error:
             skipped.add(paths[file_index], error)
-        return chunks.astype(np.float32, copy=False), padded.astype(bool, copy=False)
+        if chunk_labels is None:
+            rows = np.repeat(labels[file_index][None], len(chunks), axis=0)
+        else:
+            rows = np.asarray(chunk_labels(file_index, len(chunks)), np.float32)
+        return (chunks.astype(np.float32, copy=False), padded.astype(bool, copy=False),
+                rows.astype(np.float32, copy=False))
 
     def decode_op(file_index):
-        chunks, padded = tf.numpy_function(decode, [file_index], [tf.float32, tf.bool],
-                                           stateful=False)
+        chunks, padded, chunk_label_rows = tf.numpy_function(
+            decode, [file_index], [tf.float32, tf.bool, tf.float32], stateful=False)
         chunks.set_shape([None, samples])
         padded.set_shape([None])
+        chunk_label_rows.set_shape([None, labels.shape[1]])
         n = tf.shape(chunks)[0]
         return {
             "audio": chunks,
-            "label": tf.repeat(label_table[file_index][tf.newaxis], n, axis=0),
+            "label": chunk_label_rows,
             "file_index": tf.fill([n], tf.cast(file_index, tf.int32)),
             "chunk_index": tf.range(n, dtype=tf.int32),
             "padded": padded,
@@ -134,6 +144,26 @@ def fill_cache(ds: tf.data.Dataset, n_files: int, description: str,
     if not meta["label"]:
         raise ValueError(f"{description}: none of the {n_files} files gave a usable example")
     return {key: np.concatenate(values) for key, values in meta.items()}
+
+
+def materialise(decoded: tf.data.Dataset, n_examples: int, samples: int,
+                description: str = "collecting training examples", progress: bool = True
+                ) -> dict[str, np.ndarray]:
+    """Every decoded training example in memory (audio, label, padded), in dataset order:
+    augmentation pairs examples at random, which a stream cannot do."""
+    audio = np.empty((n_examples, samples), np.float32)
+    labels, padded, offset = [], [], 0
+    with tqdm(total=n_examples, desc=description, unit="example", disable=not progress) as bar:
+        for batch in decoded.batch(256):
+            count = len(batch["label"])
+            audio[offset:offset + count] = batch["audio"].numpy()
+            labels.append(batch["label"].numpy())
+            padded.append(batch["padded"].numpy())
+            offset += count
+            bar.update(count)
+    if offset != n_examples:
+        raise RuntimeError(f"expected {n_examples} decoded examples, found {offset}")
+    return {"audio": audio, "label": np.concatenate(labels), "padded": np.concatenate(padded)}
 
 
 def _batched(ds: tf.data.Dataset, batch_size: int, n_examples: int | None) -> tf.data.Dataset:

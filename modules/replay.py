@@ -33,6 +33,7 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
     import tensorflow as tf
 
     from modules import evaluation, reports
+    from modules.data.respiratory import make_chunk_labeler
     from modules.models import load_model
     from modules.parsers import resolve
     from modules.pipeline import (AudioConfig, SkippedFiles, decoded_dataset, evaluation_dataset,
@@ -47,7 +48,9 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
     info = json.loads((job_dir / "job.json").read_text())
     class_names = info["class_names"]
     builder = parse_function or resolve(info["parse_function"])
-    validation = pd.read_csv(job_dir / "validation.csv")
+    # Text as written: a class or patient named "none" or "NA" must not become a missing value.
+    validation = pd.read_csv(job_dir / "validation.csv", dtype=str, keep_default_na=False,
+                             na_values=[""])
     print(f"replaying {job_dir} ({len(validation)} validation files, "
           f"recorded best epoch {info.get('best_epoch', '?')})")
 
@@ -58,12 +61,20 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
     parse = builder(params)
     skipped = SkippedFiles()
     labels = one_hot_labels(validation["label"], class_names)
-    decoded = decoded_dataset(validation["path"], labels, audio, skipped, cache="memory")
+    chunk_labels = make_chunk_labeler(validation, params.task, class_names, audio.sr,
+                                      audio.audio_length, audio.step_size, audio.chunking,
+                                      params.overlap_threshold)
+    decoded = decoded_dataset(validation["path"], labels, audio, skipped, cache="memory",
+                              chunk_labels=chunk_labels)
     meta = fill_cache(decoded, len(validation), "decoding validation audio", progress)
     eval_ds = evaluation_dataset(decoded, parse, params.batch_size, len(meta["label"]))
     model = load_model(job_dir / "best_model.keras", compile=False)  # predicting only
+    groups = None
+    if "group" in validation and validation["group"].notna().any():
+        groups = [None if pd.isna(g) else str(g) for g in validation["group"]]
     table, metrics = evaluation.evaluate_model(model, eval_ds, meta, validation["path"],
-                                               class_names, "replaying", progress)
+                                               class_names, "replaying", progress, groups=groups,
+                                               task=params.task or None)
 
     recorded = json.loads((job_dir / "metrics.json").read_text()) if (
         job_dir / "metrics.json").exists() else {}

@@ -37,6 +37,9 @@ class LaunchOptions:
     data_root: str | None = None
     progress: bool = True
     replayed: list = field(default_factory=list)  # job folders replayed in this process
+    pretend: int | None = None  # `spectrain augment --pretend N`: show clip N, train nothing
+    pretend_block: int | None = None  # with pretend: only this job block (1-based)
+    pretended: list = field(default_factory=list)  # folders `augment --pretend` wrote
 
 
 launch_options = LaunchOptions()
@@ -69,19 +72,24 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (), audio_aug_
 
     ``model``: a builder ``f(input_shape, n_classes) -> keras.Model`` (use functools.partial for
     options) or a built ``keras.Model``. ``parse_function``: a parse-function builder from
-    ``modules.parsers`` (default ``spec_parser``). Augmentation lists must be empty for now.
+    ``modules.parsers`` (default ``spec_parser``). ``spec_aug_params`` / ``audio_aug_params``:
+    lists of ``[name, {arguments}]`` (see :mod:`modules.augment`), applied to training
+    examples only; they are checked here, before anything else runs.
     Returns the job folder (or, in a validation-only run, the replayed job's folder or None).
     """
     parse_function = parse_function or spec_parser
     trainer_file = _calling_trainer()
     block = _blocks_launched.get(str(trainer_file), 0)
     _blocks_launched[str(trainer_file)] = block + 1
-    for name, augmentations in (("spec_aug_params", spec_aug_params),
-                                ("audio_aug_params", audio_aug_params)):
-        if augmentations:
-            raise NotImplementedError(
-                f"{name} is not empty, but augmentation is not part of spectrain yet; "
-                "pass [] for now")
+    from modules.augment import build_augmentations
+    from modules.data.respiratory import TASK_CLASSES
+    from modules.training_metrics import check_target_metric
+
+    augmentations = build_augmentations(spec_aug_params, audio_aug_params)
+    if parameters.task and parameters.task not in TASK_CLASSES:
+        raise ValueError(f"unknown task {parameters.task!r}; expected '' (the datasets' labels) "
+                         f"or one of {', '.join(TASK_CLASSES)}")
+    check_target_metric(parameters.target_metric, parameters.task, parameters.n_classes)
     if not isinstance(datasets, dict) or not datasets:
         raise TypeError('datasets takes a dict of dataset names to 0/1 flags, e.g. {"Esc10": 1}')
 
@@ -93,9 +101,20 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (), audio_aug_
         run.mode = trainer_file.parent.name
     trainer = trainer_file.stem
 
+    if launch_options.pretend is not None:
+        from modules.augment.pretend import pretend_block
+
+        folder = pretend_block(run, datasets, augmentations, parse_function, trainer, block,
+                               launch_options.pretend, model=model,
+                               only_block=launch_options.pretend_block,
+                               progress=launch_options.progress)
+        if folder:
+            launch_options.pretended.append(folder)
+        return folder
     if launch_options.validation_only:
         return _replay_block(run, trainer, block, parse_function)
-    return _train_job(run, datasets, model, parse_function, trainer_file, trainer, block)
+    return _train_job(run, datasets, model, parse_function, trainer_file, trainer, block,
+                      augmentations)
 
 
 def _apply_launch_options(params: Parameters) -> None:
@@ -127,7 +146,7 @@ def _replay_block(run: Parameters, trainer: str, block: int, parse_function: Cal
 
 # ---------------------------------------------------------------------------------- training
 def _train_job(run: Parameters, datasets, model, parse_function, trainer_file: Path, trainer: str,
-               block: int) -> Path:
+               block: int, augmentations: list) -> Path:
     cache_root = resolve_path(run.cache_root)
     job = create_job_dir(cache_root, run.mode, trainer, run.testing)
     run.job_id = job.job_id
@@ -146,7 +165,8 @@ def _train_job(run: Parameters, datasets, model, parse_function, trainer_file: P
         print(f"description: {run.description}")
     tracker = None
     try:
-        tracker = _run_training(run, job, datasets, model, parse_function, info, cache_root)
+        tracker = _run_training(run, job, datasets, model, parse_function, info, cache_root,
+                                augmentations)
         info.update(status="finished", finished=_now(), duration_s=round(time.time() - clock, 1))
         atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
         if tracker:
@@ -168,21 +188,26 @@ def _train_job(run: Parameters, datasets, model, parse_function, trainer_file: P
 
 
 def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_function, info: dict,
-                  cache_root: Path):
+                  cache_root: Path, augmentations: list):
     import keras
     import tensorflow as tf
 
     from modules import evaluation
+    from modules.augment import AugmentedTrainingSet, ExamplePool, describe
     from modules.data import TABLE_COLUMNS, load_datasets, split_table, testing_subset
+    from modules.data.respiratory import make_chunk_labeler
     from modules.pipeline import (AudioConfig, SkippedFiles, balanced_class_weights, decoded_dataset,
-                                  evaluation_dataset, fill_cache, one_hot_labels, training_dataset)
+                                  evaluation_dataset, fill_cache, materialise, one_hot_labels,
+                                  training_dataset)
     from modules.models import load_model
     from modules.models.finetune import build_network, output_activation
     from modules.tracking import Tracker, TrackerCallback
+    from modules.training_metrics import metric_direction, training_metrics
 
     progress = launch_options.progress
     # ---- data -----------------------------------------------------------------------------
-    table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root))
+    table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root),
+                                       task=run.task or None)
     if run.n_classes is None:
         run.n_classes = len(class_names)
     elif run.n_classes != len(class_names):
@@ -190,7 +215,8 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
                          f"{len(class_names)} classes: {', '.join(class_names)}")
     train, validation = split_table(table, method=run.split,
                                     validation_fold=run.validation_fold,
-                                    validation_size=run.validation_size, seed=run.seed)
+                                    validation_size=run.validation_size, seed=run.seed,
+                                    n_folds=run.n_folds)
     if run.testing:
         run.n_epochs = run.testing_epochs
         run.n_example_plots = min(run.n_example_plots, 1)  # matplotlib needs ~0.15 s a figure
@@ -214,9 +240,15 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     elif tuple(run.shape) != derived_shape:
         raise ValueError(f"parameters.shape is {tuple(run.shape)}, but the parse function "
                          f"gives {derived_shape} for these front-end settings; set shape = None")
+    for augmentation in augmentations:
+        augmentation.bind(class_names)
+        augmentation.check_input(run.shape)
     params = run.freeze()
     params.save(job.path / "params.json")
     info["class_names"] = class_names
+    info["augmentation"] = describe(augmentations)
+    atomic_write_text(job.path / "augmentation.json",
+                      json.dumps(info["augmentation"], indent=2, default=str) + "\n")
     atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
 
     tracker = Tracker(params.tracking_uri, cache_root, experiment=params.mode,
@@ -231,10 +263,14 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     cache = params.data_cache if params.data_cache != "disk" else None
     train_labels = one_hot_labels(train["label"], class_names)
     val_labels = one_hot_labels(validation["label"], class_names)
+    labeler_args = (params.task, class_names, audio.sr, audio.audio_length, audio.step_size,
+                    audio.chunking, params.overlap_threshold)
     train_decoded = decoded_dataset(train["path"], train_labels, audio, skipped,
-                                    cache=cache or str(job.path / ".decoded_train"))
+                                    cache=cache or str(job.path / ".decoded_train"),
+                                    chunk_labels=make_chunk_labeler(train, *labeler_args))
     val_decoded = decoded_dataset(validation["path"], val_labels, audio, skipped,
-                                  cache=cache or str(job.path / ".decoded_validation"))
+                                  cache=cache or str(job.path / ".decoded_validation"),
+                                  chunk_labels=make_chunk_labeler(validation, *labeler_args))
     train_meta = fill_cache(train_decoded, len(train), "decoding training audio", progress)
     val_meta = fill_cache(val_decoded, len(validation), "decoding validation audio", progress)
     print(f"training: {len(train)} files -> {len(train_meta['label'])} examples; "
@@ -242,8 +278,19 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
           f"{len(class_names)} classes; {len(skipped)} files skipped")
 
     class_weights = balanced_class_weights(train_meta["label"]) if params.class_weights else None
-    train_ds = training_dataset(train_decoded, parse, params.batch_size, params.seed,
-                                len(train_meta["label"]), class_weights)
+    n_train = len(train_meta["label"])
+    if augmentations or params.oversample:
+        examples = materialise(train_decoded, n_train, audio.samples, progress=progress)
+        pool = ExamplePool(examples["audio"], examples["label"], examples["padded"], audio.sr,
+                           params.shape)
+        augmented = AugmentedTrainingSet(pool, augmentations, params.seed, params.oversample,
+                                         warn=print)
+        print(augmented.summary())
+        info["training_examples_per_epoch"] = augmented.summary()
+        train_ds = augmented.dataset(parse, params.batch_size, class_weights)
+    else:
+        train_ds = training_dataset(train_decoded, parse, params.batch_size, params.seed,
+                                    n_train, class_weights)
     val_ds = evaluation_dataset(val_decoded, parse, params.batch_size, len(val_meta["label"]))
 
     # ---- model -----------------------------------------------------------------------------
@@ -261,15 +308,16 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
         raise ValueError(f"the model takes inputs of shape {expected}, the parse function gives "
                          f"{tuple(params.shape)}{hint}")
     # A sigmoid head is a multi-label head (PANNs, HTS-AT): binary cross-entropy per class.
-    loss = (keras.losses.BinaryCrossentropy() if output_activation(network) == "sigmoid"
+    multi_label = output_activation(network) == "sigmoid"
+    loss = (keras.losses.BinaryCrossentropy() if multi_label
             else keras.losses.CategoricalCrossentropy())
     network.compile(optimizer=keras.optimizers.Adam(params.lr), loss=loss,
-                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+                    metrics=training_metrics(params.task, params.n_classes, multi_label))
     info["model_name"] = network.name
     info["model_parameters"] = int(network.count_params())
     atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
 
-    direction = "min" if "loss" in params.target_metric else "max"
+    direction = metric_direction(params.target_metric)
     callbacks = [
         keras.callbacks.ModelCheckpoint(str(job.path / "best_model.keras"),
                                         monitor=params.target_metric, mode=direction,
@@ -299,7 +347,9 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     best = load_model(job.path / "best_model.keras", compile=False)  # predicting only
     n_val = len(val_meta["label"])
     table, metrics = evaluation.evaluate_model(best, val_ds, val_meta, validation["path"],
-                                               class_names, "validating best model", progress)
+                                               class_names, "validating best model", progress,
+                                               groups=_file_groups(validation),
+                                               task=params.task or None)
     metrics["best_epoch"] = info["best_epoch"]
     table.to_csv(job.path / "predictions.csv", index=False, float_format="%.9g")
     atomic_write_text(job.path / "metrics.json", json.dumps(metrics, indent=2) + "\n")
@@ -309,9 +359,12 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
         "description": params.description or "-", "started": info["started"], "reported": _now(),
         "datasets": ", ".join(name for name, flag in info["datasets"].items() if flag),
         "classes": f"{len(class_names)}: {', '.join(class_names)}",
-        "split": f"{params.split} (validation fold {params.validation_fold})"
-        if params.split in ("fold", "auto") else params.split,
-        "training": f"{len(train)} files -> {len(train_meta['label'])} examples",
+        "split": _describe_split(params),
+        "training": f"{len(train)} files -> {len(train_meta['label'])} examples"
+                    + (f" ({info['training_examples_per_epoch']})"
+                       if "training_examples_per_epoch" in info else ""),
+        "augmentation": "; ".join(f"{a.domain}: {a!r}" for a in augmentations) or "none",
+        "task": params.task or "labels of the datasets",
         "validation": f"{len(validation)} files -> {n_val} examples",
         "model": f"{network.name} ({info['model_parameters']:,} parameters)",
         "pretrained": (f"{params.pretrained_path} ({info['pretrained']['layers_loaded']} layers; "
@@ -335,6 +388,10 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
                                   title=f"{params.mode}/{info['trainer']} job {job.job_id}: "
                                         f"accuracy {metrics['examples']['accuracy']:.3f}")
     reports.plot_history(history, job.path / "history.png", best_epoch=info["best_epoch"])
+    if "patients" in metrics["examples"]:
+        reports.plot_patient_confusion(
+            metrics["examples"]["patients"], job.path / "patient_confusion_matrix.png",
+            title=f"{params.mode}/{info['trainer']} job {job.job_id}: patients")
     _write_examples(job.path, best, val_ds, table, class_names, params, progress)
 
     summary = {"best_accuracy": metrics["examples"]["accuracy"],
@@ -342,7 +399,10 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
                "best_macro_f1": metrics["examples"]["macro_f1"], "best_epoch": info["best_epoch"]}
     tracker.log_metrics(summary, step=info["best_epoch"])
     for name in ("report.txt", "params.json", "metrics.json", "history.csv", "predictions.csv",
-                 "confusion_matrix.png", "history.png", "train.csv", "validation.csv"):
+                 "confusion_matrix.png", "history.png", "train.csv", "validation.csv",
+                 "augmentation.json", "patient_confusion_matrix.png"):
+        if not (job.path / name).exists():
+            continue
         tracker.log_artifact(job.path / name)
     tracker.log_artifact(job.path / "best_model.keras", "model")
     tracker.log_artifacts(job.path / "gradcam", "gradcam")
@@ -379,6 +439,25 @@ def _adopt_model_frontend(run: Parameters, model_spec) -> None:
             setattr(run, key, value)
     # The model's window is its n_fft; a window set for another front end would not apply.
     run.window = None
+
+
+def _describe_split(params: Parameters) -> str:
+    if params.split in ("fold", "auto"):
+        return f"{params.split} (validation fold {params.validation_fold})"
+    if params.split in ("group", "official"):
+        folds = params.n_folds or round(1 / params.validation_size)
+        rest = "the dataset's own split" + ("; rows without one: " if params.split == "official"
+                                             else "")
+        return (f"{params.split} ({rest if params.split == 'official' else ''}groups (patients) "
+                f"never on both sides; validation fold {params.validation_fold or 1} of {folds})")
+    return params.split
+
+
+def _file_groups(table: pd.DataFrame) -> list | None:
+    """Each file's group (patient), for patient-level results; None when the data has none."""
+    if "group" not in table or table["group"].isna().all():
+        return None
+    return [None if pd.isna(g) else str(g) for g in table["group"]]
 
 
 def _interactive() -> bool:

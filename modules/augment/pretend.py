@@ -165,12 +165,18 @@ def pretend_block(run, datasets: dict, augmentations: list, parse_function, trai
         return inputs[..., 0]
 
     before = image(parse(pool.audio[:1], pool.labels[:1])[0][0])
-    draws = {"clip": paths[0], "label": subset["label"][0], "files": paths, "augmentations": []}
+
+    def label_text(label: np.ndarray) -> str:
+        return ", ".join(f"{class_names[i]} {w:.2f}" if w < 1 else class_names[i]
+                         for i, w in enumerate(label) if w > 1e-6)
+
+    clip_label = label_text(pool.labels[0])  # the first chunk's label (cw: from its cycles)
+    draws = {"clip": paths[0], "label": clip_label, "files": paths, "augmentations": []}
     for number, augmentation in enumerate(augmentations, start=1):
         augmentation.bind(class_names)
         augmentation.check_input(input_shape)
         if 0 not in augmentation.sources(pool):
-            print(f"note: clip {clip} ({subset['label'][0]}) is not one {augmentation.name} "
+            print(f"note: clip {clip} ({clip_label}) is not one {augmentation.name} "
                   "would start from in training; shown anyway")
         recipe = augmentation.make(pool, 0, np.random.default_rng([params.seed, 3, number]))
         parsed, _ = parse(recipe.waveforms, tf.zeros([len(recipe.waveforms), len(class_names)]))
@@ -179,12 +185,11 @@ def pretend_block(run, datasets: dict, augmentations: list, parse_function, trai
         name = f"{number:02d}_{augmentation.name}"
         soundfile.write(folder / f"{name}.wav", render_audio(recipe, params, input_shape),
                         params.sr)
-        label_text = ", ".join(f"{class_names[i]} {w:.2f}" for i, w in enumerate(recipe.label)
-                               if w > 1e-6)
         figure, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
         low, high = float(min(before.min(), after.min())), float(max(before.max(), after.max()))
-        for axis, picture, title in ((axes[0], before, f"before: {subset['label'][0]}"),
-                                     (axes[1], after, f"after {augmentation.name}: {label_text}")):
+        for axis, picture, title in ((axes[0], before, f"before: {clip_label}"),
+                                     (axes[1], after,
+                                      f"after {augmentation.name}: {label_text(recipe.label)}")):
             shown = axis.imshow(picture, origin="lower", aspect="auto", vmin=low, vmax=high,
                                 cmap="magma")
             axis.set_title(title, fontsize=9)
