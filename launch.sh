@@ -2,7 +2,8 @@
 # spectrain launcher.
 #   bash launch.sh train1 [--testing] [--description TEXT] [--validation-only [--job N]]
 #   bash launch.sh test [pytest arguments]
-#   bash launch.sh <any spectrain command>       (e.g. inspect raw --basedir DIR, jobs)
+#   bash launch.sh <any spectrain command>       (e.g. inspect raw --basedir DIR, jobs,
+#                                                 augment train2356 --pretend 3)
 #   bash launch.sh convert panns CKPT.pth OUT.keras --model Cnn14   (installs PyTorch on first use)
 # On first use it creates .venv and installs the project into it (pip install -e .[dev]).
 set -euo pipefail
