@@ -4,7 +4,7 @@ Job blocks name augmentations as ``[name, {arguments}]`` lists (see :mod:`.augme
 waveform transforms such as ``shift_pitch`` and ``stretch_time`` are imported from here.
 """
 
-from modules.augment.waveform import (  # noqa: F401 - the names trainers import
+from modules.augment.waveform import (  # the names trainers import
     WAVEFORM_TRANSFORMS,
     AddBackgroundNoise,
     AddGaussianNoise,
@@ -20,7 +20,7 @@ from modules.augment.waveform import (  # noqa: F401 - the names trainers import
     shift_time,
     stretch_time,
 )
-from modules.augment.augmentations import (  # noqa: F401
+from modules.augment.augmentations import (
     AUGMENTATIONS,
     Augmentation,
     AugmentationError,
@@ -29,4 +29,12 @@ from modules.augment.augmentations import (  # noqa: F401
     build_augmentations,
     describe,
 )
-from modules.augment.training_set import AugmentedTrainingSet, combine  # noqa: F401
+from modules.augment.training_set import AugmentedTrainingSet, combine
+
+__all__ = [
+    "AUGMENTATIONS", "AddBackgroundNoise", "AddGaussianNoise", "Augmentation",
+    "AugmentationError", "AugmentedTrainingSet", "ChangeGain", "ExamplePool", "Recipe",
+    "ShiftPitch", "ShiftTime", "StretchTime", "WAVEFORM_TRANSFORMS", "WaveformTransform",
+    "add_gaussian_noise", "build_augmentations", "change_gain", "combine", "describe",
+    "resolve_transform", "shift_pitch", "shift_time", "stretch_time",
+]

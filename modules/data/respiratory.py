@@ -32,7 +32,7 @@ import pandas as pd
 
 from .audio import CHUNK_MODES
 from .fetch import resolve_data_root, shared_datasets_dir
-from .tables import AUDIO_EXTENSIONS, make_table, register_dataset
+from .tables import AUDIO_EXTENSIONS, _is_audio, _require_dir, make_table, register_dataset
 
 PathArg = Union[str, os.PathLike]
 
@@ -87,19 +87,6 @@ def _check_task(task: Optional[str], what: str) -> str:
 def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") or part == "__MACOSX"
                for part in path.relative_to(root).parts)
-
-
-def _is_audio(path: Path) -> bool:
-    return path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith(".")
-
-
-def _require_dir(root: PathArg, what: str) -> Path:
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: {what} not found")
-    if not root.is_dir():
-        raise NotADirectoryError(f"{root}: expected a folder ({what})")
-    return root.resolve()
 
 
 def cw_label(crackle: bool, wheeze: bool) -> str:
