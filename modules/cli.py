@@ -81,18 +81,24 @@ def list_jobs_table(cache_root: Path, selector: str | None) -> str:
             continue
         info = json.loads(info_path.read_text())
         metrics_path = info_path.parent / "metrics.json"
-        accuracy = balanced = "-"
+        accuracy = balanced = score = "-"
         if metrics_path.exists():
             examples = json.loads(metrics_path.read_text())["examples"]
             accuracy = f"{examples['accuracy']:.4f}"
             balanced = f"{examples['balanced_accuracy']:.4f}"
+            if examples.get("icbhi_score") is not None:  # respiratory tasks
+                score = f"{examples['icbhi_score']:.4f}"
         description = json.loads((info_path.parent / "params.json").read_text()).get(
             "description", "") if (info_path.parent / "params.json").exists() else ""
         rows.append((key, info_path.parent.name, info.get("status", "?"), accuracy, balanced,
-                     info.get("best_epoch", "-"), description[:50]))
+                     score, info.get("best_epoch", "-"), description[:50]))
     if not rows:
         return "no jobs found"
-    head = ("trainer", "job", "status", "accuracy", "balanced", "best epoch", "description")
+    head = ("trainer", "job", "status", "accuracy", "balanced", "icbhi score", "best epoch",
+            "description")
+    if all(row[5] == "-" for row in rows):  # no respiratory job listed: no score column
+        head = head[:5] + head[6:]
+        rows = [row[:5] + row[6:] for row in rows]
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(head, widths))]
     lines += ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in rows]

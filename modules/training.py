@@ -397,6 +397,10 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     summary = {"best_accuracy": metrics["examples"]["accuracy"],
                "best_balanced_accuracy": metrics["examples"]["balanced_accuracy"],
                "best_macro_f1": metrics["examples"]["macro_f1"], "best_epoch": info["best_epoch"]}
+    for key in ("sensitivity", "specificity", "icbhi_score", "roc_auc"):  # respiratory tasks
+        value = metrics["examples"].get(key)
+        if isinstance(value, float) and np.isfinite(value):
+            summary[f"best_{key}"] = value
     tracker.log_metrics(summary, step=info["best_epoch"])
     for name in ("report.txt", "params.json", "metrics.json", "history.csv", "predictions.csv",
                  "confusion_matrix.png", "history.png", "train.csv", "validation.csv",
@@ -442,14 +446,14 @@ def _adopt_model_frontend(run: Parameters, model_spec) -> None:
 
 
 def _describe_split(params: Parameters) -> str:
+    folds = params.n_folds or round(1 / params.validation_size)
+    fold = f"validation fold {params.validation_fold or 1} of {folds}"
     if params.split in ("fold", "auto"):
         return f"{params.split} (validation fold {params.validation_fold})"
-    if params.split in ("group", "official"):
-        folds = params.n_folds or round(1 / params.validation_size)
-        rest = "the dataset's own split" + ("; rows without one: " if params.split == "official"
-                                             else "")
-        return (f"{params.split} ({rest if params.split == 'official' else ''}groups (patients) "
-                f"never on both sides; validation fold {params.validation_fold or 1} of {folds})")
+    if params.split == "group":
+        return f"group (no group, e.g. patient, on both sides; {fold})"
+    if params.split == "official":
+        return f"official (the dataset's own split; files without one split by group, {fold})"
     return params.split
 
 

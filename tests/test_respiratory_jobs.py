@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import soundfile
 
-from modules.cli import find_trainer, main, run_trainer
+from modules.cli import find_trainer, list_jobs_table, main, run_trainer
 from modules.replay import replay_job
 from tests.respiratory_data import make_icbhi, make_spreadsheet_dataset
 
@@ -55,6 +55,10 @@ def test_pneumonia_trainer_runs_end_to_end_and_replays(data_root, tmp_path):
         assert text in report, text
     history = pd.read_csv(job / "history.csv")
     assert "val_icbhi_score" in history.columns
+
+    metrics = json.loads((job / "metrics.json").read_text())
+    header, row = list_jobs_table(cache, "pneumonia").splitlines()
+    assert "icbhi score" in header and f"{metrics['examples']['icbhi_score']:.4f}" in row
 
     result = replay_job(job, progress=False)
     assert result.identical and result.max_probability_difference == 0.0
