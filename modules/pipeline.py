@@ -125,12 +125,17 @@ def decoded_dataset(paths: Sequence[str], labels: np.ndarray, audio: AudioConfig
 
 
 def fill_cache(ds: tf.data.Dataset, n_files: int, description: str,
-               progress: bool = True) -> dict[str, np.ndarray]:
+               progress: bool = True, keep_audio: bool = False) -> dict[str, np.ndarray]:
     """Run through a decoded dataset once (filling its cache), with a progress bar over files.
 
-    Returns the per-chunk metadata in dataset order: file_index, chunk_index, padded, label.
+    Returns the per-chunk metadata in dataset order: file_index, chunk_index, padded, label;
+    and with ``keep_audio`` the chunks themselves, ``audio`` (n, samples): augmentation pairs
+    examples at random, which a stream cannot do, so it keeps them in memory (decode such a
+    dataset with ``cache="none"``, or the audio is held twice).
     """
     meta = {"file_index": [], "chunk_index": [], "padded": [], "label": []}
+    if keep_audio:
+        meta["audio"] = []
     seen = -1
     light = ds.map(lambda e: {k: e[k] for k in meta}).batch(32)
     with tqdm(total=n_files, desc=description, unit="file", disable=not progress) as bar:
@@ -144,26 +149,6 @@ def fill_cache(ds: tf.data.Dataset, n_files: int, description: str,
     if not meta["label"]:
         raise ValueError(f"{description}: none of the {n_files} files gave a usable example")
     return {key: np.concatenate(values) for key, values in meta.items()}
-
-
-def materialise(decoded: tf.data.Dataset, n_examples: int, samples: int,
-                description: str = "collecting training examples", progress: bool = True
-                ) -> dict[str, np.ndarray]:
-    """Every decoded training example in memory (audio, label, padded), in dataset order:
-    augmentation pairs examples at random, which a stream cannot do."""
-    audio = np.empty((n_examples, samples), np.float32)
-    labels, padded, offset = [], [], 0
-    with tqdm(total=n_examples, desc=description, unit="example", disable=not progress) as bar:
-        for batch in decoded.batch(256):
-            count = len(batch["label"])
-            audio[offset:offset + count] = batch["audio"].numpy()
-            labels.append(batch["label"].numpy())
-            padded.append(batch["padded"].numpy())
-            offset += count
-            bar.update(count)
-    if offset != n_examples:
-        raise RuntimeError(f"expected {n_examples} decoded examples, found {offset}")
-    return {"audio": audio, "label": np.concatenate(labels), "padded": np.concatenate(padded)}
 
 
 def _batched(ds: tf.data.Dataset, batch_size: int, n_examples: int | None) -> tf.data.Dataset:

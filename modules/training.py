@@ -197,8 +197,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     from modules.data import TABLE_COLUMNS, load_datasets, split_table, testing_subset
     from modules.data.respiratory import make_chunk_labeler
     from modules.pipeline import (AudioConfig, SkippedFiles, balanced_class_weights, decoded_dataset,
-                                  evaluation_dataset, fill_cache, materialise, one_hot_labels,
-                                  training_dataset)
+                                  evaluation_dataset, fill_cache, one_hot_labels, training_dataset)
     from modules.models import load_model
     from modules.models.finetune import build_network, output_activation
     from modules.tracking import Tracker, TrackerCallback
@@ -265,13 +264,18 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     val_labels = one_hot_labels(validation["label"], class_names)
     labeler_args = (params.task, class_names, audio.sr, audio.audio_length, audio.step_size,
                     audio.chunking, params.overlap_threshold)
+    # Augmentation keeps the decoded training examples in memory itself (examples are paired at
+    # random), so tf.data does not cache a second copy.
+    augmenting = bool(augmentations) or params.oversample
     train_decoded = decoded_dataset(train["path"], train_labels, audio, skipped,
-                                    cache=cache or str(job.path / ".decoded_train"),
+                                    cache="none" if augmenting
+                                    else cache or str(job.path / ".decoded_train"),
                                     chunk_labels=make_chunk_labeler(train, *labeler_args))
     val_decoded = decoded_dataset(validation["path"], val_labels, audio, skipped,
                                   cache=cache or str(job.path / ".decoded_validation"),
                                   chunk_labels=make_chunk_labeler(validation, *labeler_args))
-    train_meta = fill_cache(train_decoded, len(train), "decoding training audio", progress)
+    train_meta = fill_cache(train_decoded, len(train), "decoding training audio", progress,
+                            keep_audio=augmenting)
     val_meta = fill_cache(val_decoded, len(validation), "decoding validation audio", progress)
     print(f"training: {len(train)} files -> {len(train_meta['label'])} examples; "
           f"validation: {len(validation)} files -> {len(val_meta['label'])} examples; "
@@ -279,10 +283,9 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
 
     class_weights = balanced_class_weights(train_meta["label"]) if params.class_weights else None
     n_train = len(train_meta["label"])
-    if augmentations or params.oversample:
-        examples = materialise(train_decoded, n_train, audio.samples, progress=progress)
-        pool = ExamplePool(examples["audio"], examples["label"], examples["padded"], audio.sr,
-                           params.shape)
+    if augmenting:
+        pool = ExamplePool(train_meta.pop("audio"), train_meta["label"], train_meta["padded"],
+                           audio.sr, params.shape)
         augmented = AugmentedTrainingSet(pool, augmentations, params.seed, params.oversample,
                                          warn=print)
         print(augmented.summary())

@@ -85,3 +85,22 @@ def test_parse_functions_are_recorded_and_resolved_by_name():
     assert resolve(qualified_name(spec_parser)) is spec_parser
     with pytest.raises(LookupError, match="cannot find parse function"):
         resolve("modules.parsers:no_such_parser")
+
+
+def test_chunk_labels_and_kept_audio_come_out_per_chunk(tmp_path):
+    """A labeler gives chunks of one file different labels (annotated cycles); keep_audio
+    returns the chunks themselves, as decoded, for augmentation."""
+    from modules.data.audio import decode_to_chunks
+
+    paths = good_files(tmp_path, seconds=(2.0, 1.0))
+    labels = one_hot_labels(["a", "b"], ["a", "b"])
+
+    def alternating(file_index, n_chunks):
+        return np.eye(2, dtype=np.float32)[np.arange(n_chunks) % 2]
+
+    ds = decoded_dataset(paths, labels, AUDIO, SkippedFiles(), cache="none",
+                         chunk_labels=alternating)
+    meta = fill_cache(ds, len(paths), "decoding", progress=False, keep_audio=True)
+    assert meta["label"].argmax(axis=1).tolist() == [0, 1, 0]
+    expected = np.concatenate([decode_to_chunks(p, 8000, 1.0, 1.0)[0] for p in paths])
+    np.testing.assert_array_equal(meta["audio"], expected)

@@ -80,8 +80,12 @@ def test_crackle_wheeze_trainer_runs_end_to_end_and_replays(data_root, tmp_path)
     assert set(validation["split"]) == {"test"}  # the official split
     metrics = json.loads((job / "metrics.json").read_text())
     assert 0.0 <= metrics["examples"]["icbhi_score"] <= 1.0
-    result = replay_job(job, progress=False)
-    assert result.identical
+    # as `bash launch.sh cw/train2357 --validation-only` does it
+    replayed = run_trainer(find_trainer("cw/train2357"), testing=True, validation_only=True,
+                           cache_root=str(cache), data_root=str(data_root), progress=False)
+    assert replayed == [job]
+    [replay] = job.glob("replay-*.txt")
+    assert "IDENTICAL to the recorded metrics" in replay.read_text()
 
 
 def test_augment_pretend_writes_before_and_after_of_one_clip(data_root, tmp_path, capsys):

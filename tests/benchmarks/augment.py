@@ -40,7 +40,7 @@ def main() -> None:
     from modules.parameters import Parameters
     from modules.parsers import spec_parser
     from modules.pipeline import (AudioConfig, SkippedFiles, decoded_dataset, fill_cache,
-                                  materialise, one_hot_labels, training_dataset)
+                                  one_hot_labels, training_dataset)
 
     table, class_names = load_datasets({"Esc10": 1})
     table = table.iloc[np.linspace(0, len(table) - 1, args.files).astype(int)]
@@ -49,12 +49,11 @@ def main() -> None:
     audio = AudioConfig.from_parameters(params)
     decoded = decoded_dataset(table["path"], one_hot_labels(table["label"], class_names), audio,
                               SkippedFiles(), cache="memory")
-    meta = fill_cache(decoded, len(table), "decoding", progress=False)
+    meta = fill_cache(decoded, len(table), "decoding", progress=False, keep_audio=True)
     n = len(meta["label"])
     parse = spec_parser(params)
     shape = tuple(parse(tf.zeros([1, audio.samples]), None)[0].shape[1:])
-    examples = materialise(decoded, n, audio.samples, progress=False)
-    pool = ExamplePool(examples["audio"], examples["label"], examples["padded"], audio.sr, shape)
+    pool = ExamplePool(meta["audio"], meta["label"], meta["padded"], audio.sr, shape)
 
     def augmented(spec=(), waveform=()):
         augmentations = build_augmentations(spec, waveform)
