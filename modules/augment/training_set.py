@@ -18,16 +18,28 @@ from modules.augment.augmentations import Augmentation, ExamplePool, Recipe, pla
 ORIGINAL, OVERSAMPLED = -1, -2
 
 
-def combine(parsed, weights, mask):
-    """Sum of the weighted parsed inputs; masked elements replaced by the result's mean.
+def combine_batch(parsed, weights, owner, masks):
+    """Build a batch of examples from the parsed waveforms of their recipes.
 
-    parsed, weights: (m, *input_shape); mask: input_shape. An original example (weights 1, mask
-    0) comes out exactly as parsed.
+    parsed, weights: (total, *input_shape), every recipe's waveforms one after the other;
+    owner: (total,) the example each row belongs to; masks: (batch, *input_shape). Each example
+    is the weighted sum of its rows, with masked elements replaced by that sum's mean. An
+    original example (one row, weight 1, mask 0) comes out exactly as parsed.
     """
     import tensorflow as tf
 
-    mixed = tf.reduce_sum(weights * parsed, axis=0)
-    return mixed * (1.0 - mask) + tf.reduce_mean(mixed) * mask
+    mixed = tf.math.unsorted_segment_sum(weights * parsed, owner, tf.shape(masks)[0])
+    axes = list(range(1, len(masks.shape)))
+    mean = tf.reduce_mean(mixed, axis=axes, keepdims=True)
+    return mixed * (1.0 - masks) + mean * masks
+
+
+def combine(parsed, weights, mask):
+    """:func:`combine_batch` for the rows of a single recipe."""
+    import tensorflow as tf
+
+    owner = tf.zeros([tf.shape(parsed)[0]], tf.int32)
+    return combine_batch(parsed, weights, owner, tf.convert_to_tensor(mask)[None])[0]
 
 
 class AugmentedTrainingSet:
@@ -119,16 +131,21 @@ class AugmentedTrainingSet:
                 self.warn(f"warning: {message}; that example is used unaugmented")
             return plain_recipe(self.pool, source)
 
-    def _arrays(self, epoch, position):
-        recipe = self.recipe(int(epoch), int(position))
-        return (recipe.waveforms.astype(np.float32, copy=False),
-                recipe.weights.astype(np.float32, copy=False),
-                recipe.mask.astype(np.float32, copy=False),
-                recipe.label.astype(np.float32, copy=False))
+    def _batch_arrays(self, epochs, positions):
+        """One batch's recipes, their waveforms stacked (see :func:`combine_batch`)."""
+        recipes = [self.recipe(int(e), int(p)) for e, p in zip(epochs, positions)]
+        rows = [len(r.waveforms) for r in recipes]
+        return (np.concatenate([r.waveforms for r in recipes]).astype(np.float32, copy=False),
+                np.concatenate([r.weights for r in recipes]).astype(np.float32, copy=False),
+                np.repeat(np.arange(len(recipes), dtype=np.int32), rows),
+                np.stack([r.mask for r in recipes]).astype(np.float32, copy=False),
+                np.stack([r.label for r in recipes]).astype(np.float32, copy=False))
 
     def dataset(self, parse, batch_size: int, class_weights: np.ndarray | None = None):
         """Batches of (inputs, labels[, sample weights]) for ``model.fit``; every iteration of
-        the dataset (one per epoch) draws that epoch's plan."""
+        the dataset (one per epoch) draws that epoch's plan. Recipes are drawn per batch, in
+        parallel across batches, and all waveforms of a batch go through the parse function
+        (the front end) at once."""
         import tensorflow as tf
 
         n_classes = self.pool.labels.shape[1]
@@ -143,20 +160,22 @@ class AugmentedTrainingSet:
             for position in range(total):
                 yield epoch, position
 
-        def build(epoch, position):
-            waveforms, weights, mask, label = tf.numpy_function(
-                self._arrays, [epoch, position], [tf.float32] * 4, stateful=False)
+        def build(epochs, positions):
+            waveforms, weights, owner, masks, labels = tf.numpy_function(
+                self._batch_arrays, [epochs, positions],
+                [tf.float32, tf.float32, tf.int32, tf.float32, tf.float32], stateful=False)
             waveforms.set_shape([None, samples])
             weights.set_shape([None] + input_shape)
-            mask.set_shape(input_shape)
-            label.set_shape([n_classes])
+            owner.set_shape([None])
+            masks.set_shape([None] + input_shape)
+            labels.set_shape([None, n_classes])
             parsed, _ = parse(waveforms, tf.zeros([tf.shape(waveforms)[0], n_classes]))
-            return combine(parsed, weights, mask), label
+            return combine_batch(parsed, weights, owner, masks), labels
 
         spec = tf.TensorSpec([], tf.int64)
         ds = tf.data.Dataset.from_generator(positions, output_signature=(spec, spec))
-        ds = ds.map(build, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.batch(batch_size)
+        ds = ds.map(build, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.apply(tf.data.experimental.assert_cardinality(-(-total // batch_size)))
         if class_weights is not None:
             weights = tf.constant(class_weights, tf.float32)
