@@ -169,8 +169,7 @@ class Augmentation:
         return config
 
     def __repr__(self) -> str:
-        arguments = ", ".join(f"{k}={v!r}" if not isinstance(v, str) or not v.endswith(")")
-                              else f"{k}={v}" for k, v in self.get_config().items())
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{self.name}({arguments})"
 
     def bind(self, class_names: Sequence[str]) -> None:
