@@ -215,6 +215,17 @@ def _read_frames(handle: soundfile.SoundFile) -> np.ndarray:
     return np.concatenate(blocks)
 
 
+def check_peak(path: str, audio: np.ndarray, silence_threshold_db: Optional[float]) -> None:
+    """BadAudioError for non-finite samples, or a peak below ``silence_threshold_db`` dBFS."""
+    peak = float(np.max(np.abs(audio)))
+    if not math.isfinite(peak):
+        raise BadAudioError(path, "corrupt: contains NaN or infinite samples")
+    if silence_threshold_db is not None:
+        peak_db = 20.0 * math.log10(peak) if peak > 0 else -math.inf
+        if peak_db < silence_threshold_db:
+            raise BadAudioError(path, f"all silent (peak {peak_db:.1f} dBFS)")
+
+
 def _decode(path: str, silence_threshold_db: Optional[float]) -> tuple[np.ndarray, dict]:
     """Decode and validate a file at its own rate: float32 (frames, channels) and its info."""
     _check_file(path)
@@ -258,14 +269,7 @@ def _decode(path: str, silence_threshold_db: Optional[float]) -> tuple[np.ndarra
     if frames_read == 0:
         raise BadAudioError(path, "no audio frames")
 
-    peak = float(np.max(np.abs(audio)))
-    if not math.isfinite(peak):
-        raise BadAudioError(path, "corrupt: contains NaN or infinite samples")
-    if silence_threshold_db is not None:
-        peak_db = 20.0 * math.log10(peak) if peak > 0 else -math.inf
-        if peak_db < silence_threshold_db:
-            raise BadAudioError(path, f"all silent (peak {peak_db:.1f} dBFS)")
-
+    check_peak(path, audio, silence_threshold_db)
     info["frames"] = frames_read
     info["duration_s"] = frames_read / info["sample_rate"]
     return audio, info
@@ -277,7 +281,8 @@ def read_audio(path: PathLike, sr: Optional[int], mono: bool = True,
 
     Args:
         path: the file (str, bytes or path-like). Any format libsndfile reads: WAV, FLAC, OGG
-            (Vorbis/Opus), MP3, AIFF...
+            (Vorbis/Opus), MP3, AIFF...; or ``<pack>.h5::<row>``, one clip of a waveform pack
+            (see :mod:`modules.data.packs`).
         sr: the wanted sample rate in Hz; resampled with soxr (quality "HQ") when the file's rate
             differs. None keeps the file's rate.
         mono: mix down to one channel (mean of the channels) and return shape (samples,);
@@ -295,7 +300,14 @@ def read_audio(path: PathLike, sr: Optional[int], mono: bool = True,
     path = _as_str(path)
     if sr is not None and sr <= 0:
         raise ValueError(f"sample rate must be positive, got {sr}")
-    audio, info = _decode(path, silence_threshold_db)
+    from .packs import pack_reference, read_pack_row  # "pack.h5::row": a clip of a waveform pack
+
+    reference = pack_reference(path)
+    if reference:
+        audio, info = read_pack_row(path, *reference)
+        check_peak(path, audio, silence_threshold_db)
+    else:
+        audio, info = _decode(path, silence_threshold_db)
     if mono:
         # Mix down before resampling: both are linear, and resampling one channel is cheaper.
         audio = audio[:, 0] if audio.shape[1] == 1 else audio.mean(axis=1, dtype=np.float32)

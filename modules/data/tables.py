@@ -249,11 +249,19 @@ def load_manifest(csv_path: PathArg) -> pd.DataFrame:
     return make_table(manifest, dataset=csv_path.stem)
 
 
+def load_waveform_pack(path: PathArg) -> pd.DataFrame:
+    """A PANNs-style HDF5 waveform pack (see :mod:`modules.data.packs`)."""
+    from .packs import load_pack  # packs imports this module
+
+    return load_pack(path)
+
+
 LOADERS: dict[str, Callable[[PathArg], pd.DataFrame]] = {
     "esc_folders": load_esc_folders,
     "esc50_csv": load_esc50_csv,
     "class_folders": load_class_folders,
     "manifest": load_manifest,
+    "waveform_pack": load_waveform_pack,
 }
 
 
@@ -274,6 +282,8 @@ def detect_layout(path: PathArg) -> str:
     if path.is_file():
         if path.suffix.lower() == ".csv":
             return "manifest"
+        if path.suffix.lower() in (".h5", ".hdf5"):
+            return "waveform_pack"
         raise ValueError(f"{path}: not a dataset: a file that is not a .csv manifest. "
                          f"Supported layouts: {SUPPORTED_LAYOUTS}")
     if (path / "meta" / "esc50.csv").is_file():
