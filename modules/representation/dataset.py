@@ -35,6 +35,8 @@ MISSING_STR = "__MISSING_VALUE"  # auDeep's markers for missing values
 MISSING_INT = -999999
 TRAIN, VALID = 0, 1  # cv_folds values
 PARTITIONS = {"train": 0, "devel": 1, "test": 2}
+INSTANCE_FIELDS = ("filename", "chunk_nr", "label_nominal", "label_numeric", "cv_folds",
+                   "partition")  # per-instance metadata (everything but the features)
 
 
 class FeatureSetError(ValueError):
@@ -66,7 +68,9 @@ class FeatureSet:
         self.chunk_nr = np.asarray(self.chunk_nr, dtype=np.int64).reshape(n)
         self.label_nominal = np.asarray(self.label_nominal, dtype=object).reshape(n)
         self.label_numeric = np.asarray(self.label_numeric, dtype=np.int64).reshape(n)
-        self.cv_folds = np.asarray(self.cv_folds, dtype=np.int64).reshape(n, -1)
+        cv_folds = np.asarray(self.cv_folds, dtype=np.int64)  # (n, folds); keeps folds when n = 0
+        self.cv_folds = (cv_folds if cv_folds.ndim == 2 and len(cv_folds) == n
+                         else cv_folds.reshape(n, -1))
         self.partition = np.asarray(self.partition, dtype=np.int64).reshape(n)
         self.features = np.asarray(self.features, dtype=np.float32)
         if len(self.features) != n:
@@ -99,6 +103,57 @@ class FeatureSet:
                           self.features[rows], list(self.feature_dims),
                           None if self.label_map is None else dict(self.label_map),
                           dict(self.metadata))
+
+    def describe(self, row: int) -> str:
+        """``instance <row> (<filename> chunk <chunk_nr>)``, for error messages."""
+        return f"instance {row} ({self.filename[row]} chunk {self.chunk_nr[row]})"
+
+    def flattened(self, dim: str = "generated") -> "FeatureSet":
+        """Same instances with features reshaped to (instance, dim) in C order, as CSV/ARFF
+        export writes them (auDeep calls the dimension of imported features ``generated``)."""
+        flat = self.features.reshape(len(self), int(np.prod(self.feature_shape)))
+        return FeatureSet(self.filename, self.chunk_nr, self.label_nominal, self.label_numeric,
+                          self.cv_folds, self.partition, flat,
+                          [dim], None if self.label_map is None else dict(self.label_map),
+                          dict(self.metadata))
+
+    def mismatch(self, other: "FeatureSet", fields: Sequence[str] = INSTANCE_FIELDS + ("features",),
+                 attributes: Sequence[str] = ("feature_dims", "label_map", "metadata"),
+                 ) -> Optional[str]:
+        """The first difference from ``other`` as one line, or None when they agree.
+
+        ``fields`` are per-instance arrays (compared exactly, instance by instance, in order);
+        ``attributes`` are whole-set values. The line names the field and the instance."""
+        if len(self) != len(other):
+            return f"instance count differs: {len(self)} != {len(other)}"
+        for name in fields:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if name == "cv_folds" and mine.shape[1] != theirs.shape[1]:
+                return f"cv_folds: number of folds differs: {mine.shape[1]} != {theirs.shape[1]}"
+            if name == "features" and mine.shape != theirs.shape:
+                return (f"features: shape differs: {mine.shape[1:]} != {theirs.shape[1:]} "
+                        f"(per instance)")
+            if np.array_equal(mine, theirs):
+                continue
+            for row in range(len(self)):
+                a, b = mine[row], theirs[row]
+                same = (np.array_equal(a, b) if isinstance(a, np.ndarray)
+                        else (a is None) == (b is None) and a == b)
+                if not same:
+                    if isinstance(a, np.ndarray):
+                        if name == "features":
+                            at = int(np.flatnonzero(a.ravel() != b.ravel())[0])
+                            detail = (f"value {at}: {a.ravel()[at].item()!r} != "
+                                      f"{b.ravel()[at].item()!r}")
+                        else:
+                            detail = f"{a.tolist()} != {b.tolist()}"
+                    else:
+                        detail = f"{_plain(a)!r} != {_plain(b)!r}"
+                    return f"{name} differs at {self.describe(row)}: {detail}"
+        for name in attributes:
+            if getattr(self, name) != getattr(other, name):
+                return f"{name} differs: {getattr(self, name)!r} != {getattr(other, name)!r}"
+        return None
 
     # -- files -------------------------------------------------------------------------------
     def to_xarray(self):
@@ -155,12 +210,13 @@ class FeatureSet:
         numeric = data["label_numeric"].values.astype(np.int64)
         partition = data["partition"].values.astype(np.int64)
         features = data["features"].transpose(INSTANCE, *feature_dims).values
+        cv_folds = data["cv_folds"].values
         return cls(
             filename=np.array([str(v) for v in data["filename"].values.tolist()], dtype=object),
             chunk_nr=data["chunk_nr"].values,
             label_nominal=np.array(labels, dtype=object),
             label_numeric=np.where(numeric == MISSING_INT, -1, numeric),
-            cv_folds=data["cv_folds"].values.reshape(len(labels), -1),
+            cv_folds=cv_folds if cv_folds.ndim == 2 else cv_folds.reshape(len(labels), -1),
             partition=np.where(partition == MISSING_INT, -1, partition),
             features=features,
             feature_dims=feature_dims,
@@ -183,6 +239,11 @@ class FeatureSet:
         with data:
             data.load()
             return cls.from_xarray(data, source=str(path))
+
+
+def _plain(value):
+    """numpy scalars as Python values, for readable messages."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def make_label_map(labels: Sequence) -> dict:
