@@ -5,6 +5,9 @@
     spectrain jobs [MODE[/TRAINER]]
     spectrain inspect raw --basedir DIR
     spectrain augment NAME --pretend N [--block K]
+    spectrain inspect netcdf --input FILE
+    spectrain preprocess | t-rae | f-rae | ft-rae | mlp | svm | fuse | export | import | pack
+        (auDeep's representation-learning workflow: see modules/representation/cli.py)
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import sys
 from pathlib import Path
 
 from modules import PROJECT_ROOT
+
+REPRESENTATION_COMMANDS = {"preprocess", "t-rae", "f-rae", "ft-rae", "mlp", "svm", "fuse",
+                           "export", "import", "pack"}
 
 
 def find_trainer(name: str) -> Path:
@@ -134,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     raw = what.add_parser("raw", help="a table of audio files: durations, rates, channels, errors")
     raw.add_argument("--basedir", required=True, type=Path)
     raw.add_argument("--output", type=Path, help="also write the per-file table as CSV")
+    netcdf = what.add_parser("netcdf", help="a feature set (.nc): instances, labels, folds")
+    netcdf.add_argument("--input", required=True, type=Path)
 
     augment = commands.add_parser(
         "augment", help="write before/after spectrograms and WAVs of a job block's augmentation")
@@ -161,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--trust-checkpoint", action="store_true",
                          help="unpickle a checkpoint that holds more than tensors (runs code from "
                               "the file: only for files you trust)")
+    from modules.representation.cli import add_commands
+
+    add_commands(commands)  # preprocess, t-rae/f-rae/ft-rae, mlp, svm, fuse, export, import, pack
     return parser
 
 
@@ -216,6 +227,19 @@ def main(argv=None) -> int:
                            args.trust_checkpoint)
     elif args.command == "jobs":
         print(list_jobs_table(Path(args.cache_root), args.selector))
+    elif args.command == "inspect" and args.what == "netcdf":
+        from modules.representation.cli import CommandError
+        from modules.representation.dataset import FeatureSetError
+        from modules.representation.inspect_netcdf import inspect_netcdf
+
+        try:
+            print(inspect_netcdf(args.input))
+        except FeatureSetError as error:
+            raise CommandError(f"spectrain inspect netcdf: {error}") from None
+    elif args.command in REPRESENTATION_COMMANDS:
+        from modules.representation.cli import run
+
+        return run(args)
     elif args.command == "inspect" and args.what == "raw":
         from modules.data.inspect import inspect_raw
 
