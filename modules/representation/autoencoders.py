@@ -54,11 +54,11 @@ Semantics taken from auDeep (file references are to the auDeep repository, GPL; 
 
 Deliberate differences:
 
-* Teacher-forcing lag. auDeep's docstrings (and this project) feed the decoder the *previous*
-  target step, but its ``raw_rnn`` loop reads ``inputs[time - 1]`` from a sequence that is already
-  shifted by one, so the TF1 code actually feeds the target from two steps back (and zeros at
-  steps 0 and 1), while feed-previous feeds the output from one step back. We implement the
-  documented intent: input at step t = target[t - 1] (fw), the reversed teacher sequence (bw).
+* (Not a difference, but easy to miss.) Teacher-forcing lag: auDeep's docstrings say the decoder
+  gets the *previous* target step, but its ``raw_rnn`` loop reads ``inputs[time - 1]`` from a
+  sequence that is already shifted by one, so the TF1 code feeds the target from two steps back
+  (zeros at steps 0 and 1), while feed-previous feeds the output from one step back. We do what
+  the code does (``FeedPreviousDecoder(shift_inputs=True)``): the published results come from it.
 * ``frequency_autoencoder.py`` feeds its decoder the encoder's windows in reversed window order
   (the bins inside a window not reversed); ``frequency_time_autoencoder.py`` feeds the windows
   of the frequency-reversed target. Both kept as they are.
@@ -346,7 +346,9 @@ class RnnEncoder(_StackedRnn):
 class FeedPreviousDecoder(_StackedRnn):
     """auDeep's ``FeedPreviousRNN``: [teacher (batch, steps, size), initial state] -> outputs.
 
-    ``teacher`` holds at step t the input for step t (the previous target step, zeros at t=0).
+    ``teacher`` holds at step t the previous target step (zeros at t=0). With ``shift_inputs``
+    (auDeep's ``raw_rnn`` loop, which reads ``inputs[time - 1]``) each direction shifts its
+    sequence by one more step, so step t gets the target from two steps back.
     Every direction ends in its own ``tanh(dense(size))`` projection; the output has ``size``
     features, ``2 * size`` if bidirectional (forward and backward concatenated step by step, the
     backward sequence not re-reversed, as in auDeep). In training, with probability
@@ -355,10 +357,12 @@ class FeedPreviousDecoder(_StackedRnn):
     Keras RNN layers run over whole sequences).
     """
 
-    def __init__(self, output_size: int = 1, feed_previous_prob: float = 0.0, **kwargs):
+    def __init__(self, output_size: int = 1, feed_previous_prob: float = 0.0,
+                 shift_inputs: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.output_size = int(output_size)
         self.feed_previous_prob = float(feed_previous_prob)
+        self.shift_inputs = bool(shift_inputs)
         self.projections = [keras.layers.Dense(self.output_size, activation="tanh",
                                                name=f"{direction}_projection")
                             for direction in self.directions]
@@ -393,6 +397,8 @@ class FeedPreviousDecoder(_StackedRnn):
         outputs = []
         for direction in range(len(self.directions)):
             sequence = teacher if direction == 0 else ops.flip(teacher, axis=1)
+            if self.shift_inputs:
+                sequence = _shift_right(sequence)
             if feed_previous:
                 outputs.append(self._feed_previous(direction, sequence, initial[direction],
                                                    training))
@@ -454,7 +460,8 @@ class FeedPreviousDecoder(_StackedRnn):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(output_size=self.output_size, feed_previous_prob=self.feed_previous_prob)
+        config.update(output_size=self.output_size, feed_previous_prob=self.feed_previous_prob,
+                      shift_inputs=self.shift_inputs)
         return config
 
 
@@ -929,8 +936,18 @@ def train(features: FeatureSet, settings: RaeSettings, run_dir, continue_trainin
     callbacks = [_tensorboard_callback(run_dir / LOG_DIR), _RunRecorder(run_dir)]
     model.fit(_EpochBatches(x, settings.batch_size, settings.seed, initial_epoch),
               epochs=settings.num_epochs, initial_epoch=initial_epoch, shuffle=False,
-              callbacks=callbacks, verbose=1 if progress else 0)
+              callbacks=callbacks, verbose=_verbosity(progress))
     return model
+
+
+def _verbosity(progress: bool) -> int:
+    """Keras' progress bar on a terminal; one line per epoch in logs and pipes."""
+    import os
+    import sys
+
+    if not progress:
+        return 0
+    return 1 if sys.stdout.isatty() or os.environ.get("SPECTRAIN_INTERACTIVE") == "1" else 2
 
 
 def generate(model_dir, features: FeatureSet, batch_size: int = 64) -> FeatureSet:

@@ -298,3 +298,25 @@ def test_decoder_feeds_previous_outputs_only_in_training():
     np.testing.assert_allclose(np.asarray(plain(x, training=True)),
                                np.asarray(plain(x, training=False)), atol=1e-6)
     np.testing.assert_allclose(np.asarray(plain(x, training=False)), inference, atol=1e-6)
+
+
+def test_decoder_step_t_gets_the_target_from_two_steps_back_like_audeeps_raw_rnn():
+    """auDeep's raw_rnn loop reads inputs[t - 1] of an already shifted teacher sequence."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    teacher = rng.standard_normal((2, 6, 3)).astype(np.float32)
+    state = rng.standard_normal((2, 16)).astype(np.float32)  # 8 units, two directions
+    shifted = ae.FeedPreviousDecoder(output_size=3, num_units=8, num_layers=1,
+                                     bidirectional=True, shift_inputs=True)
+    plain = ae.FeedPreviousDecoder(output_size=3, num_units=8, num_layers=1,
+                                   bidirectional=True, shift_inputs=False)
+    shifted([teacher, state])
+    plain([teacher, state])
+    plain.set_weights(shifted.get_weights())
+    fw = np.pad(teacher[:, :-1], [(0, 0), (1, 0), (0, 0)])  # the forward direction, shifted
+    out_shifted = np.asarray(shifted([teacher, state]))
+    out_plain = np.asarray(plain([fw, state]))
+    np.testing.assert_allclose(out_shifted[..., :3], out_plain[..., :3], atol=1e-6)
+    assert keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(shifted)).shift_inputs is True
