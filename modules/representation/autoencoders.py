@@ -67,7 +67,8 @@ Deliberate differences:
   apply to the frequency and the time RNNs alike, and ``encoder_noise`` / ``feed_previous_prob``
   to both encoders / decoders.
 * GRUs are Keras GRUs (``reset_after=True``, the cuDNN-compatible variant; TF1's ``GRUCell``
-  applies the reset gate before the recurrent matmul) with Keras default initialisers; LSTMs are
+  applies the reset gate before the recurrent matmul), initialised like TF1's (Glorot kernels,
+  gate biases 1: :class:`GruGateBias`); LSTMs are
   Keras LSTMs (forget bias initialised to 1, as TF1's ``forget_bias=1``).
 
 Run directory written by ``train``::
@@ -250,8 +251,12 @@ class _StackedRnn(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.directions = ("fw", "bw") if self.bidirectional else ("fw",)
         rnn_class = keras.layers.GRU if self.cell == "GRU" else keras.layers.LSTM
+        # TF1's GRUCell (auDeep) starts with Glorot kernels and gate biases of 1 (gates open);
+        # Keras' defaults (orthogonal recurrent kernel, zero biases) learned worse features.
+        options = ({"recurrent_initializer": "glorot_uniform", "bias_initializer": GruGateBias()}
+                   if self.cell == "GRU" else {})
         self.rnn_layers = [rnn_class(self.num_units, return_sequences=True, return_state=True,
-                                     name=f"{direction}_{layer}")
+                                     name=f"{direction}_{layer}", **options)
                            for direction in self.directions for layer in range(self.num_layers)]
 
     @property
@@ -340,6 +345,24 @@ class RnnEncoder(_StackedRnn):
         config = super().get_config()
         config.update(input_noise=self.input_noise)
         return config
+
+
+@keras.saving.register_keras_serializable(package="spectrain")
+class GruGateBias(keras.initializers.Initializer):
+    """Bias of a Keras GRU (``reset_after``: shape (2, 3 * units), gates z, r, then h) with the
+    update and reset gates' input bias at 1 and everything else 0, like TF1's ``GRUCell``."""
+
+    def __call__(self, shape, dtype=None):
+        units = shape[-1] // 3
+        bias = np.zeros(shape, np.float32)
+        if len(shape) == 2:
+            bias[0, : 2 * units] = 1.0
+        else:
+            bias[: 2 * units] = 1.0
+        return ops.convert_to_tensor(bias, dtype=dtype or "float32")
+
+    def get_config(self) -> dict:
+        return {}
 
 
 @keras.saving.register_keras_serializable(package="spectrain")

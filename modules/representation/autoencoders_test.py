@@ -320,3 +320,13 @@ def test_decoder_step_t_gets_the_target_from_two_steps_back_like_audeeps_raw_rnn
     np.testing.assert_allclose(out_shifted[..., :3], out_plain[..., :3], atol=1e-6)
     assert keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(shifted)).shift_inputs is True
+
+
+def test_grus_start_like_tf1_gru_cells_gates_open():
+    layer = ae.RnnEncoder(cell="GRU", num_layers=1, num_units=4)
+    layer.build((None, 5, 3))
+    gru = layer.rnn_layers[0]
+    bias = np.asarray(gru.cell.bias)
+    assert bias.shape == (2, 12)
+    np.testing.assert_array_equal(bias[0], [1.0] * 8 + [0.0] * 4)  # z and r gates, then h
+    np.testing.assert_array_equal(bias[1], 0.0)
