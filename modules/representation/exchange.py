@@ -191,19 +191,30 @@ def _csv_cell(value: str) -> str:
     return value
 
 
-def _write_csv(path: Path, fs: FeatureSet, rows: np.ndarray, labels_last: bool) -> None:
+def _data_lines(fs: FeatureSet, rows: np.ndarray, labels_last: bool, text, nominal,
+                missing: str):
+    """One line per instance: filename, chunk_nr, the two labels and the features (CSV and ARFF
+    differ only in how text is quoted and how a missing value is written)."""
     flat = fs.features[rows].reshape(len(rows), int(np.prod(fs.feature_shape)))
+    for i, row in enumerate(rows.tolist()):
+        label = fs.label_nominal[row]
+        numeric = int(fs.label_numeric[row])
+        labels = [missing if label is None else nominal(str(label)),
+                  missing if numeric < 0 else str(numeric)]
+        values = [FLOAT_FORMAT % v for v in flat[i].tolist()]
+        head = [text(str(fs.filename[row])), str(int(fs.chunk_nr[row]))]
+        yield ",".join(head + values + labels if labels_last else head + labels + values)
+
+
+def _n_columns(fs: FeatureSet) -> int:
+    return int(np.prod(fs.feature_shape))
+
+
+def _write_csv(path: Path, fs: FeatureSet, rows: np.ndarray, labels_last: bool) -> None:
     with open(path, "w", encoding="utf-8", newline="") as out:
-        out.write(",".join(_columns(flat.shape[1], labels_last)) + "\n")
-        for i, row in enumerate(rows.tolist()):
-            label = fs.label_nominal[row]
-            numeric = int(fs.label_numeric[row])
-            labels = ["" if label is None else _csv_cell(str(label)),
-                      "" if numeric < 0 else str(numeric)]
-            values = [FLOAT_FORMAT % v for v in flat[i].tolist()]
-            head = [_csv_cell(str(fs.filename[row])), str(int(fs.chunk_nr[row]))]
-            out.write(",".join(head + values + labels if labels_last
-                               else head + labels + values) + "\n")
+        out.write(",".join(_columns(_n_columns(fs), labels_last)) + "\n")
+        for line in _data_lines(fs, rows, labels_last, _csv_cell, _csv_cell, ""):
+            out.write(line + "\n")
 
 
 def _arff_quote(value: str) -> str:
@@ -221,7 +232,6 @@ def _arff_nominal(value: str) -> str:
 
 
 def _write_arff(path: Path, fs: FeatureSet, rows: np.ndarray, labels_last: bool) -> None:
-    flat = fs.features[rows].reshape(len(rows), int(np.prod(fs.feature_shape)))
     if fs.label_map is not None:
         classes = sorted(fs.label_map)
     else:
@@ -231,21 +241,14 @@ def _write_arff(path: Path, fs: FeatureSet, rows: np.ndarray, labels_last: bool)
     nominal_type = "{" + ",".join(_arff_nominal(c) for c in classes) + "}" if classes else "string"
     types = {"filename": "string", "chunk_nr": "numeric", "label_nominal": nominal_type,
              "label_numeric": "numeric"}
-    columns = _columns(flat.shape[1], labels_last)
+    columns = _columns(_n_columns(fs), labels_last)
     lines = [f"@relation {_arff_quote(ARFF_RELATION)}", ""]
     lines += [f"@attribute {column} {types.get(column, 'numeric')}" for column in columns]
     lines += ["", "@data"]
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         out.write("\n".join(lines) + "\n")
-        for i, row in enumerate(rows.tolist()):
-            label = fs.label_nominal[row]
-            numeric = int(fs.label_numeric[row])
-            labels = ["?" if label is None else _arff_nominal(str(label)),
-                      "?" if numeric < 0 else str(numeric)]
-            values = [FLOAT_FORMAT % v for v in flat[i].tolist()]
-            head = [_arff_quote(str(fs.filename[row])), str(int(fs.chunk_nr[row]))]
-            out.write(",".join(head + values + labels if labels_last
-                               else head + labels + values) + "\n")
+        for line in _data_lines(fs, rows, labels_last, _arff_quote, _arff_nominal, "?"):
+            out.write(line + "\n")
 
 
 def _existing_layout(output_dir: Path) -> set:
