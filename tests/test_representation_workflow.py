@@ -28,8 +28,10 @@ def workflow(tmp_path_factory):
     assert main(["preprocess", "--basedir", str(ESC10), "--window-width", "0.08",
                  "--window-overlap", "0.04", "--mel-spectrum", "32", "--fixed-length", "5",
                  "--clip-below", "-60", "--output", str(spectrograms)]) == 0
-    for name, units in (("run-a", "8"), ("run-b", "4")):
-        assert main(["t-rae", "train", "--input", str(spectrograms), "--run-name",
+    # run-b trains on two input files, as auDeep's --input A.nc B.nc
+    for name, units, inputs in (("run-a", "8", [str(spectrograms)]),
+                                ("run-b", "4", [str(spectrograms)] * 2)):
+        assert main(["t-rae", "train", "--input", *inputs, "--run-name",
                      str(out / name), "--num-epochs", "2", "--batch-size", "64",
                      "--num-layers", "1", "--num-units", units, "--bidirectional-decoder"]) == 0
         assert main(["t-rae", "generate", "--model-dir", str(out / name), "--input",

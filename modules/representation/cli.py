@@ -54,7 +54,8 @@ def add_commands(commands) -> None:
         rae = commands.add_parser(name, help=f"recurrent autoencoder ({name}): train, generate")
         action = rae.add_subparsers(dest="action", required=True)
         train = action.add_parser("train")
-        train.add_argument("--input", type=Path, required=True)
+        train.add_argument("--input", type=Path, nargs="+", required=True,
+                           help="one or more feature sets of the same shape")
         train.add_argument("--run-name", type=Path, required=True)
         train.add_argument("--num-epochs", type=int, default=10)
         train.add_argument("--batch-size", type=int, default=64)
@@ -189,7 +190,12 @@ def _run(args: argparse.Namespace) -> int:
                 **({"freq_window_width": args.freq_window_width,
                     "freq_window_overlap": args.freq_window_overlap}
                    if command != "t-rae" else {}))
-            autoencoders.train(_load(args.input), settings, args.run_name,
+            from modules.representation.dataset import concatenate
+
+            inputs = [_load(path) for path in args.input]
+            features = inputs[0] if len(inputs) == 1 else concatenate(
+                inputs, sources=[str(path) for path in args.input])
+            autoencoders.train(features, settings, args.run_name,
                                continue_training=args.continue_training)
             print(f"model: {args.run_name}")
         else:

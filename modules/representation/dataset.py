@@ -246,6 +246,29 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def concatenate(sets: Sequence[FeatureSet], sources: Sequence[str] = ()) -> FeatureSet:
+    """The instances of several sets one after the other (e.g. several files to train one
+    autoencoder on, as auDeep's ``--input A.nc B.nc``). Feature dimensions and shapes, fold
+    counts and label maps must agree."""
+    if not sets:
+        raise FeatureSetError("nothing to concatenate")
+    first = sets[0]
+    names = list(sources) or [f"input {i + 1}" for i in range(len(sets))]
+    for name, other in zip(names[1:], sets[1:]):
+        for what, mine, theirs in (("feature dims", first.feature_dims, other.feature_dims),
+                                   ("feature shape", first.feature_shape, other.feature_shape),
+                                   ("number of folds", first.n_folds, other.n_folds),
+                                   ("label map", first.label_map, other.label_map)):
+            if mine != theirs:
+                raise FeatureSetError(f"cannot combine {name} with {names[0]}: {what} "
+                                      f"{theirs} != {mine}")
+    return FeatureSet(*(np.concatenate([getattr(fs, field) for fs in sets])
+                        for field in ("filename", "chunk_nr", "label_nominal", "label_numeric",
+                                      "cv_folds", "partition", "features")),
+                      feature_dims=list(first.feature_dims), label_map=first.label_map,
+                      metadata={"concatenated": list(names)})
+
+
 def make_label_map(labels: Sequence) -> dict:
     """Class name -> number, in sorted order of the names (missing labels left out)."""
     names = sorted({str(v) for v in labels if v is not None})

@@ -1,6 +1,7 @@
 """FeatureSet helpers: describe, flattened, mismatch."""
 
 import numpy as np
+import pytest
 
 from modules.representation.dataset import FeatureSet
 
@@ -49,3 +50,20 @@ def test_empty_set_keeps_its_fold_count(tmp_path):
     empty = FeatureSet([], [], [], [], np.zeros((0, 3)), [], np.zeros((0, 4), np.float32))
     assert empty.n_folds == 3 and empty.feature_dims == ["dim1"]
     assert FeatureSet.load(empty.save(tmp_path / "empty.nc")).mismatch(empty) is None
+
+
+def test_concatenate_appends_instances_and_refuses_other_shapes():
+    from modules.representation.dataset import FeatureSet, FeatureSetError, concatenate
+
+    def feature_set(n, shape=(3, 2), names=("a", "b")):
+        labels = [names[i % 2] for i in range(n)]
+        return FeatureSet([f"f{i}.wav" for i in range(n)], np.zeros(n), labels,
+                          [i % 2 for i in range(n)], np.zeros((n, 2)), np.full(n, -1),
+                          np.arange(n * np.prod(shape), dtype=np.float32).reshape(n, *shape),
+                          ["time", "freq"], {"a": 0, "b": 1})
+
+    both = concatenate([feature_set(2), feature_set(3)], sources=["x.nc", "y.nc"])
+    assert len(both) == 5 and both.feature_shape == (3, 2)
+    np.testing.assert_array_equal(both.features[2:], feature_set(3).features)
+    with pytest.raises(FeatureSetError, match="cannot combine y.nc with x.nc: feature shape"):
+        concatenate([feature_set(2), feature_set(2, shape=(4, 2))], sources=["x.nc", "y.nc"])
