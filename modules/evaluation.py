@@ -45,6 +45,14 @@ def predict(model, eval_ds, n_examples: int, description: str = "predicting",
     return np.concatenate(outputs).astype(np.float32)
 
 
+def file_groups(table: pd.DataFrame) -> list | None:
+    """Each file's group (patient) as text, for patient-level results; None when the table has
+    no groups."""
+    if "group" not in table or table["group"].isna().all():
+        return None
+    return [None if pd.isna(g) else str(g) for g in table["group"]]
+
+
 def predictions_table(meta: dict, probabilities: np.ndarray, paths, class_names,
                       groups=None) -> pd.DataFrame:
     """One row per example: file, chunk, true and predicted class, and every class probability.

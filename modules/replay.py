@@ -69,11 +69,9 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
     meta = fill_cache(decoded, len(validation), "decoding validation audio", progress)
     eval_ds = evaluation_dataset(decoded, parse, params.batch_size, len(meta["label"]))
     model = load_model(job_dir / "best_model.keras", compile=False)  # predicting only
-    groups = None
-    if "group" in validation and validation["group"].notna().any():
-        groups = [None if pd.isna(g) else str(g) for g in validation["group"]]
     table, metrics = evaluation.evaluate_model(model, eval_ds, meta, validation["path"],
-                                               class_names, "replaying", progress, groups=groups,
+                                               class_names, "replaying", progress,
+                                               groups=evaluation.file_groups(validation),
                                                task=params.task or None)
 
     recorded = json.loads((job_dir / "metrics.json").read_text()) if (

@@ -194,7 +194,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
 
     from modules import evaluation
     from modules.augment import AugmentedTrainingSet, ExamplePool, describe
-    from modules.data import TABLE_COLUMNS, load_datasets, split_table, testing_subset
+    from modules.data import TABLE_COLUMNS, testing_subset
     from modules.data.respiratory import make_chunk_labeler
     from modules.pipeline import (AudioConfig, SkippedFiles, balanced_class_weights, decoded_dataset,
                                   evaluation_dataset, fill_cache, one_hot_labels, training_dataset)
@@ -205,17 +205,12 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
 
     progress = launch_options.progress
     # ---- data -----------------------------------------------------------------------------
-    table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root),
-                                       task=run.task or None)
+    train, validation, class_names = load_and_split(run, datasets)
     if run.n_classes is None:
         run.n_classes = len(class_names)
     elif run.n_classes != len(class_names):
         raise ValueError(f"parameters.n_classes is {run.n_classes}, but the data has "
                          f"{len(class_names)} classes: {', '.join(class_names)}")
-    train, validation = split_table(table, method=run.split,
-                                    validation_fold=run.validation_fold,
-                                    validation_size=run.validation_size, seed=run.seed,
-                                    n_folds=run.n_folds)
     if run.testing:
         run.n_epochs = run.testing_epochs
         run.n_example_plots = min(run.n_example_plots, 1)  # matplotlib needs ~0.15 s a figure
@@ -351,7 +346,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     n_val = len(val_meta["label"])
     table, metrics = evaluation.evaluate_model(best, val_ds, val_meta, validation["path"],
                                                class_names, "validating best model", progress,
-                                               groups=_file_groups(validation),
+                                               groups=evaluation.file_groups(validation),
                                                task=params.task or None)
     metrics["best_epoch"] = info["best_epoch"]
     table.to_csv(job.path / "predictions.csv", index=False, float_format="%.9g")
@@ -416,6 +411,19 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     return tracker
 
 
+def load_and_split(run: Parameters, datasets: dict):
+    """(train, validation, class_names) of the flagged datasets, split as ``run`` says; the
+    one place that turns a job block's data settings into its two parts."""
+    from modules.data import load_datasets, split_table
+
+    table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root),
+                                       task=run.task or None)
+    train, validation = split_table(table, method=run.split, validation_fold=run.validation_fold,
+                                    validation_size=run.validation_size, seed=run.seed,
+                                    n_folds=run.n_folds)
+    return train, validation, class_names
+
+
 def _adopt_model_frontend(run: Parameters, model_spec) -> None:
     """A model with its own front-end preset (PANNs, HTS-AT) sets the job's sample rate, window,
     hop and mel settings, so the audio is decoded and resampled at the rate its weights expect."""
@@ -458,13 +466,6 @@ def _describe_split(params: Parameters) -> str:
     if params.split == "official":
         return f"official (the dataset's own split; files without one split by group, {fold})"
     return params.split
-
-
-def _file_groups(table: pd.DataFrame) -> list | None:
-    """Each file's group (patient), for patient-level results; None when the data has none."""
-    if "group" not in table or table["group"].isna().all():
-        return None
-    return [None if pd.isna(g) else str(g) for g in table["group"]]
 
 
 def _interactive() -> bool:

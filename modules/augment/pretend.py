@@ -91,23 +91,18 @@ def pretend_block(run, datasets: dict, augmentations: list, parse_function, trai
     import tensorflow as tf
 
     from modules.augment.training_set import combine
-    from modules.data import load_datasets, split_table
     from modules.data.audio import decode_to_chunks
     from modules.data.respiratory import make_chunk_labeler
     from modules.frontend import frontend_from_parameters
     from modules.pipeline import one_hot_labels
-    from modules.training import _adopt_model_frontend, resolve_path
+    from modules.training import _adopt_model_frontend, load_and_split, resolve_path
 
     if only_block is not None and block + 1 != only_block:
         return None
     if not augmentations:
         print(f"job block {block + 1}: no augmentation to show")
         return None
-    table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root),
-                                       task=run.task or None)
-    train, _ = split_table(table, method=run.split, validation_fold=run.validation_fold,
-                           validation_size=run.validation_size, seed=run.seed,
-                           n_folds=run.n_folds)
+    train, _, class_names = load_and_split(run, datasets)
     if not 0 <= clip < len(train):
         raise SystemExit(f"--pretend {clip}: the training part of job block {block + 1} has "
                          f"{len(train)} files (0..{len(train) - 1})")
