@@ -106,8 +106,7 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (), audio_aug_
 
         folder = pretend_block(run, datasets, augmentations, parse_function, trainer, block,
                                launch_options.pretend, model=model,
-                               only_block=launch_options.pretend_block,
-                               progress=launch_options.progress)
+                               only_block=launch_options.pretend_block)
         if folder:
             launch_options.pretended.append(folder)
         return folder

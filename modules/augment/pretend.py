@@ -79,8 +79,8 @@ def _describe(drawn: dict, pool_paths: list[str]) -> str:
 
 
 def pretend_block(run, datasets: dict, augmentations: list, parse_function, trainer: str,
-                  block: int, clip: int, model=None, only_block: int | None = None,
-                  progress: bool = True) -> Path | None:
+                  block: int, clip: int, model=None, only_block: int | None = None
+                  ) -> Path | None:
     """Write the before/after files of training clip ``clip`` for one job block; returns the
     folder (None when the block has no augmentation or is not the requested one)."""
     import matplotlib
