@@ -31,6 +31,17 @@ def waveform_parser(params):
     return parse
 
 
+def feature_parser(params):
+    """Feature vectors (features,) of a feature-set dataset (learned representations, see
+    :mod:`modules.data.feature_sets`), as they are: a model such as ``feature_mlp``
+    standardises them itself."""
+
+    def parse(features, labels):
+        return features, labels
+
+    return parse
+
+
 def qualified_name(function) -> str:
     """"module:qualname" of a function (or a functools.partial's function, or an object's class)."""
     target = getattr(function, "func", function)

@@ -19,26 +19,57 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from modules.data.audio import decode_to_chunks
+from modules.data.feature_sets import read_feature_rows
 
 
 @dataclass(frozen=True)
 class AudioConfig:
-    """How files become fixed-length examples."""
+    """How files become fixed-length examples.
+
+    ``feature_width``: set when the job's "files" are rows of a feature set
+    (:mod:`modules.data.feature_sets`): every example is then a feature vector of that many
+    values, and the audio settings do not apply."""
 
     sr: int
     audio_length: float
     step_size: float
     chunking: str = "chunk"
     silence_threshold_db: float = -90.0
+    feature_width: int | None = None
 
     @property
     def samples(self) -> int:
+        """Values per example: audio samples, or the feature vector's width."""
+        if self.feature_width is not None:
+            return self.feature_width
         return int(round(self.audio_length * self.sr))
 
+    @property
+    def features(self) -> bool:
+        return self.feature_width is not None
+
     @classmethod
-    def from_parameters(cls, params) -> "AudioConfig":
+    def from_parameters(cls, params, paths: Sequence[str] = ()) -> "AudioConfig":
+        """The job's settings; ``paths`` (the job's files) tell audio from feature vectors.
+
+        Raises:
+            ValueError: feature-set rows mixed with audio files, or sets of different widths.
+        """
+        from modules.data.feature_sets import feature_reference, feature_width
+
+        sets = {reference[0] for reference in map(feature_reference, paths) if reference}
+        width = None
+        if sets:
+            if any(feature_reference(path) is None for path in paths):
+                raise ValueError("a job reads either audio files or feature sets, not both: "
+                                 "flag only feature-set datasets, or only audio datasets")
+            widths = {path: feature_width(path) for path in sorted(sets)}
+            if len(set(widths.values())) > 1:
+                raise ValueError("the job's feature sets have different widths: " + ", ".join(
+                    f"{path} {width}" for path, width in widths.items()))
+            width = next(iter(widths.values()))
         return cls(params.sr, params.audio_length, params.step_size, params.chunking,
-                   params.silence_threshold_db)
+                   params.silence_threshold_db, width)
 
 
 class SkippedFiles:
@@ -87,9 +118,12 @@ def decoded_dataset(paths: Sequence[str], labels: np.ndarray, audio: AudioConfig
 
     def decode(file_index):
         file_index = int(file_index)
-        chunks, padded, error = decode_to_chunks(
-            paths[file_index], audio.sr, audio.audio_length, audio.step_size, audio.chunking,
-            audio.silence_threshold_db)
+        if audio.features:
+            chunks, padded, error = read_feature_rows(paths[file_index], audio.samples)
+        else:
+            chunks, padded, error = decode_to_chunks(
+                paths[file_index], audio.sr, audio.audio_length, audio.step_size, audio.chunking,
+                audio.silence_threshold_db)
         if error:
             skipped.add(paths[file_index], error)
         if chunk_labels is None:

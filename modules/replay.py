@@ -57,7 +57,7 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
     keras.utils.set_random_seed(params.seed)
     if params.deterministic:
         tf.config.experimental.enable_op_determinism()
-    audio = AudioConfig.from_parameters(params)
+    audio = AudioConfig.from_parameters(params, validation["path"])
     parse = builder(params)
     skipped = SkippedFiles()
     labels = one_hot_labels(validation["label"], class_names)

@@ -198,6 +198,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     from modules.pipeline import (AudioConfig, SkippedFiles, balanced_class_weights, decoded_dataset,
                                   evaluation_dataset, fill_cache, one_hot_labels, training_dataset)
     from modules.models import load_model
+    from modules.models.feature_mlp import adapt_standardization
     from modules.models.finetune import build_network, output_activation
     from modules.tracking import Tracker, TrackerCallback
     from modules.training_metrics import metric_direction, training_metrics
@@ -223,8 +224,11 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     keras.utils.set_random_seed(run.seed)
     if run.deterministic:
         tf.config.experimental.enable_op_determinism()
-    _adopt_model_frontend(run, model_spec)
-    audio = AudioConfig.from_parameters(run)
+    audio = AudioConfig.from_parameters(run, [*train["path"], *validation["path"]])
+    if audio.features:
+        _check_feature_job(augmentations, info)
+    else:
+        _adopt_model_frontend(run, model_spec)
     parse = parse_function(run.freeze())
     example_input = parse(tf.zeros([1, audio.samples]), tf.zeros([1, len(class_names)]))[0]
     derived_shape = tuple(int(d) for d in example_input.shape[1:])
@@ -308,6 +312,13 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     multi_label = output_activation(network) == "sigmoid"
     loss = (keras.losses.BinaryCrossentropy() if multi_label
             else keras.losses.CategoricalCrossentropy())
+    # Standardisation layers (feature_mlp) learn their statistics from the training examples
+    # as they are, before any augmentation.
+    standardized = adapt_standardization(network, (
+        inputs.numpy() for inputs, _ in evaluation_dataset(train_decoded, parse, 256)))
+    if standardized:
+        print(f"standardised the inputs ({', '.join(standardized)}) on the {n_train} "
+              f"training examples")
     network.compile(optimizer=keras.optimizers.Adam(params.lr), loss=loss,
                     metrics=training_metrics(params.task, params.n_classes, multi_label))
     info["model_name"] = network.name
@@ -389,7 +400,14 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
         reports.plot_patient_confusion(
             metrics["examples"]["patients"], job.path / "patient_confusion_matrix.png",
             title=f"{params.mode}/{info['trainer']} job {job.job_id}: patients")
-    _write_examples(job.path, best, val_ds, table, class_names, params, progress)
+    if audio.features:
+        # Feature vectors have no time-frequency layout to draw or to attribute with Grad-CAM.
+        atomic_write_text(job.path / "examples.txt", "no spectrogram examples or Grad-CAM maps: "
+                          "this job's inputs are feature vectors, not spectrograms\n")
+        reports.write_true_negatives(table, reports.outcome_sets(table, class_names),
+                                     job.path / "tns.txt")
+    else:
+        _write_examples(job.path, best, val_ds, table, class_names, params, progress)
 
     summary = {"best_accuracy": metrics["examples"]["accuracy"],
                "best_balanced_accuracy": metrics["examples"]["balanced_accuracy"],
@@ -453,6 +471,19 @@ def _adopt_model_frontend(run: Parameters, model_spec) -> None:
             setattr(run, key, value)
     # The model's window is its n_fft; a window set for another front end would not apply.
     run.window = None
+
+
+def _check_feature_job(augmentations: list, info: dict) -> None:
+    """A job on feature vectors: no audio to augment; note where its features come from."""
+    from modules.augment import AugmentationError
+
+    audio_domain = [a.name for a in augmentations if a.domain == "audio"]
+    if audio_domain:
+        raise AugmentationError(
+            f"{', '.join(audio_domain)} in audio_aug_params: this job trains on feature vectors "
+            f"(a feature set), which have no audio to augment; leave audio_aug_params empty "
+            f"(mixup in spec_aug_params mixes feature vectors)")
+    info["inputs"] = "feature vectors"
 
 
 def _describe_split(params: Parameters) -> str:

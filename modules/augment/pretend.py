@@ -103,6 +103,11 @@ def pretend_block(run, datasets: dict, augmentations: list, parse_function, trai
         print(f"job block {block + 1}: no augmentation to show")
         return None
     train, _, class_names = load_and_split(run, datasets)
+    from modules.data.feature_sets import feature_reference
+
+    if any(feature_reference(path) for path in train["path"]):
+        raise SystemExit(f"--pretend: job block {block + 1} trains on feature vectors (a feature "
+                         f"set), which have no audio or spectrogram to show")
     if not 0 <= clip < len(train):
         raise SystemExit(f"--pretend {clip}: the training part of job block {block + 1} has "
                          f"{len(train)} files (0..{len(train) - 1})")

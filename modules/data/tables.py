@@ -56,7 +56,8 @@ SUPPORTED_LAYOUTS = (
     "a manifest .csv file with columns path,label (optional fold, split, group, annotation); "
     "an ESC-50 folder (meta/esc50.csv and audio/); "
     "an ESC-10/ESC-50 style folder of 'NNN - Class name' sub-folders; "
-    "or a folder with one sub-folder of audio files per class"
+    "a folder with one sub-folder of audio files per class; "
+    "an .h5 waveform pack; or an .nc feature set of learned representations"
 )
 
 
@@ -256,12 +257,20 @@ def load_waveform_pack(path: PathArg) -> pd.DataFrame:
     return load_pack(path)
 
 
+def load_feature_set(path: PathArg) -> pd.DataFrame:
+    """A netCDF feature set of learned representations (see :mod:`modules.data.feature_sets`)."""
+    from .feature_sets import load_feature_set as load  # feature_sets imports this module
+
+    return load(path)
+
+
 LOADERS: dict[str, Callable[[PathArg], pd.DataFrame]] = {
     "esc_folders": load_esc_folders,
     "esc50_csv": load_esc50_csv,
     "class_folders": load_class_folders,
     "manifest": load_manifest,
     "waveform_pack": load_waveform_pack,
+    "feature_set": load_feature_set,
 }
 
 
@@ -284,7 +293,10 @@ def detect_layout(path: PathArg) -> str:
             return "manifest"
         if path.suffix.lower() in (".h5", ".hdf5"):
             return "waveform_pack"
-        raise ValueError(f"{path}: not a dataset: a file that is not a .csv manifest. "
+        if path.suffix.lower() == ".nc":
+            return "feature_set"
+        raise ValueError(f"{path}: not a dataset: a file that is not a .csv manifest, an .h5 "
+                         f"waveform pack or an .nc feature set. "
                          f"Supported layouts: {SUPPORTED_LAYOUTS}")
     if (path / "meta" / "esc50.csv").is_file():
         return "esc50_csv"
@@ -399,7 +411,8 @@ def register_dataset(name: str, source: Source, loader: Loader = None) -> None:
             a callable is called lazily, only when the dataset is loaded, with
             ``data_root=...`` if it accepts that argument, else with none.
         loader: None (detect the layout), a loader function, or one of the names
-            "esc_folders", "esc50_csv", "class_folders", "manifest". A loader function may
+            "esc_folders", "esc50_csv", "class_folders", "manifest", "waveform_pack",
+            "feature_set". A loader function may
             take ``task`` (it then gets ``parameters.task``, or None) and ``name`` (it then
             gets the registered name) keyword arguments; see :meth:`DatasetSpec.load`.
     """
