@@ -49,6 +49,8 @@ Semantics taken from auDeep (file references are to the auDeep repository, GPL; 
   bidirectional decoders give the same shape); the frequency kinds flatten the window outputs of
   a frame first. Loss: RMSE over the whole batch, ``sqrt(mean((target - reconstruction)^2))``.
   Adam with every gradient clipped to [-2, 2] (``optimizer`` in the model files).
+* Initialisation: auDeep's dense layers (``ops.py`` ``linear`` and the decoder projections) use
+  TF1's default initialiser for weights *and* biases, Glorot uniform; so do ours.
 * Training batches are shuffled (auDeep's ``SpectrogramQueue`` uses ``shuffle_batch``); here a
   permutation per epoch from (seed, epoch), so a resumed run sees the same batches.
 
@@ -114,6 +116,9 @@ HISTORY_FILE = "history.csv"
 LOG_DIR = "logs"
 _CHECKPOINT = re.compile(r"^model-epoch(\d+)\.keras$")
 _GRADIENT_CLIP = 2.0  # auDeep clips every gradient value to [-2, 2]
+# auDeep's linear layers take TF1's default initialiser for their bias too: Glorot uniform on a
+# vector of size n is uniform in +/- sqrt(3 / n) (Keras' GlorotUniform gives the same).
+_TF1_BIAS = "glorot_uniform"
 # Settings that may change when a run is continued: num_epochs is the total to reach.
 _RESUMABLE_CHANGES = ("num_epochs",)
 
@@ -387,6 +392,7 @@ class FeedPreviousDecoder(_StackedRnn):
         self.feed_previous_prob = float(feed_previous_prob)
         self.shift_inputs = bool(shift_inputs)
         self.projections = [keras.layers.Dense(self.output_size, activation="tanh",
+                                               bias_initializer=_TF1_BIAS,
                                                name=f"{direction}_projection")
                             for direction in self.directions]
 
@@ -576,12 +582,14 @@ class RecurrentAutoencoder(keras.Model):
         if kind == "t":
             self.encoder = RnnEncoder(seed=next(seeds), name="encoder", **encoder_args)
             self.representation = keras.layers.Dense(dec_state, activation="tanh",
+                                                     bias_initializer=_TF1_BIAS,
                                                      name="representation")
             self.decoder = FeedPreviousDecoder(output_size=self.freq_bins, seed=next(seeds),
                                                name="decoder", **decoder_args)
         elif kind == "f":
             self.encoder = RnnEncoder(seed=next(seeds), name="encoder", **encoder_args)
             self.representation = keras.layers.Dense(dec_state, activation="tanh",
+                                                     bias_initializer=_TF1_BIAS,
                                                      name="representation")
             self.decoder = FeedPreviousDecoder(output_size=self.freq_window_width,
                                                seed=next(seeds), name="decoder", **decoder_args)
@@ -591,16 +599,19 @@ class RecurrentAutoencoder(keras.Model):
             self.f_encoder = RnnEncoder(seed=next(seeds), name="f_encoder", **encoder_args)
             self.t_encoder = RnnEncoder(seed=next(seeds), name="t_encoder", **encoder_args)
             self.representation = keras.layers.Dense(dec_state, activation="tanh",
+                                                     bias_initializer=_TF1_BIAS,
                                                      name="representation")
             self.t_decoder = FeedPreviousDecoder(output_size=enc_state, seed=next(seeds),
                                                  name="t_decoder", **decoder_args)
             self.f_decoder_init = keras.layers.Dense(dec_state, activation="tanh",
+                                                     bias_initializer=_TF1_BIAS,
                                                      name="f_decoder_init")
             self.f_decoder = FeedPreviousDecoder(output_size=self.freq_window_width,
                                                  seed=next(seeds), name="f_decoder",
                                                  **decoder_args)
             self.encoder_state_size = t_enc_state
         self.reconstruction = keras.layers.Dense(self.freq_bins, activation="tanh",
+                                                 bias_initializer=_TF1_BIAS,
                                                  name="reconstruction")
 
     # -- sizes ----------------------------------------------------------------------------------
