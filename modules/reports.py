@@ -177,11 +177,12 @@ def example_name(row) -> str:
 
 
 def plot_spectrogram(spectrogram: np.ndarray, path: Path, title: str,
-                     heatmap: np.ndarray | None = None) -> None:
+                     heatmap: np.ndarray | None = None, heatmap_label: str = "Grad-CAM") -> None:
     """A (bins, frames) spectrogram, low frequencies at the bottom.
 
-    With a Grad-CAM ``heatmap`` the figure has two panels, the spectrogram alone above and the
-    overlay below, so the overlay never hides what it explains.
+    With a ``heatmap`` in [0, 1] (Grad-CAM, saliency...; ``heatmap_label`` names it) the figure
+    has two panels, the spectrogram alone above and the overlay below, so the overlay never
+    hides what it explains.
     """
     panels = 1 if heatmap is None else 2
     fig = Figure(figsize=(7, 3.0 * panels + 0.4), layout="constrained")
@@ -195,7 +196,7 @@ def plot_spectrogram(spectrogram: np.ndarray, path: Path, title: str,
     if heatmap is not None:
         overlay = axes[1].imshow(heatmap, origin="lower", aspect="auto", cmap="jet", alpha=0.45,
                                  vmin=0, vmax=1, interpolation="bilinear")
-        fig.colorbar(overlay, ax=axes[1], label="Grad-CAM")
+        fig.colorbar(overlay, ax=axes[1], label=heatmap_label)
     axes[-1].set_xlabel("frame")
     fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=100)

@@ -45,6 +45,39 @@ def default_gradcam_layer(model: keras.Model) -> str:
                      "name one with layer_name=")
 
 
+def score_output(model: keras.Model):
+    """The model's symbolic (batch, n_classes) class scores, taken before the output activation.
+
+    Pre-activation scores: "logits" in the project's models, "fc_audioset" in the PANNs ports
+    (only a clip-level one: a decision-level head's fc_audioset scores every segment). Without
+    one, the model's own output: its only output, or "clipwise_output" of a dict of outputs.
+    """
+    names = {layer.name for layer in model.layers}
+    score_layer = next((name for name in LOGIT_LAYERS if name in names
+                        and len(model.get_layer(name).output.shape) == 2), None)
+    if score_layer:
+        return model.get_layer(score_layer).output
+    output = model.output
+    if isinstance(output, dict):
+        if "clipwise_output" not in output:
+            raise ValueError(f"model {model.name!r} has several outputs ({sorted(output)}) and no "
+                             f"{' or '.join(LOGIT_LAYERS)} layer: cannot tell which scores classes")
+        return output["clipwise_output"]
+    if isinstance(output, (list, tuple)):
+        if len(output) != 1:
+            raise ValueError(f"model {model.name!r} has {len(output)} outputs and no "
+                             f"{' or '.join(LOGIT_LAYERS)} layer: cannot tell which scores classes")
+        return output[0]
+    return output
+
+
+def score_model(model: keras.Model) -> keras.Model:
+    """A model from ``model``'s input to its pre-activation class scores (see ``score_output``)."""
+    # A single input as a tensor, not a list of one, so that calling it with a tensor matches.
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, score_output(model), name=f"{model.name}_scores")
+
+
 def grad_cam(model: keras.Model, inputs, class_index=None, layer_name: str | None = None,
              output_size=None) -> np.ndarray:
     """Heat maps in [0, 1], shape (batch, height, width).
@@ -55,12 +88,7 @@ def grad_cam(model: keras.Model, inputs, class_index=None, layer_name: str | Non
     """
     layer_name = layer_name or default_gradcam_layer(model)
     names = {layer.name for layer in model.layers}
-    # Pre-activation scores: "logits" in the project's models, "fc_audioset" in the PANNs ports.
-    # (Only a clip-level one: a decision-level head's fc_audioset scores every segment.)
-    score_layer = next((name for name in LOGIT_LAYERS if name in names
-                        and len(model.get_layer(name).output.shape) == 2), None)
-    score_output = model.get_layer(score_layer).output if score_layer else model.output
-    probe = keras.Model(model.inputs, [model.get_layer(layer_name).output, score_output])
+    probe = keras.Model(model.inputs, [model.get_layer(layer_name).output, score_output(model)])
     inputs = tf.convert_to_tensor(inputs)
     with tf.GradientTape() as tape:
         feature_maps, scores = probe(inputs, training=False)

@@ -1,0 +1,211 @@
+"""A finished job seen by the explanation methods: its best model, its front end, its examples.
+
+Everything comes from the job folder (``params.json``, ``job.json``, ``train.csv`` /
+``validation.csv``, ``best_model.keras``), decoded through the same pipeline and parse function
+as training and replay, so an explanation is about exactly the inputs the model was evaluated on.
+Example ``i`` is row ``i`` of the job's ``predictions.csv`` (validation examples in file order).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from modules.parameters import Parameters
+
+
+class ExplainError(ValueError):
+    """A job or request the explanation methods cannot work with; the message says why."""
+
+
+@dataclass
+class JobExamples:
+    """Decoded examples of one part of a job, in dataset order."""
+
+    audio: np.ndarray          # (n, samples) waveform chunks at the job's sample rate
+    inputs: np.ndarray         # (n, ...) model inputs (the parse function's output)
+    labels: np.ndarray         # (n, classes) targets
+    paths: list                # (n,) source file of each example
+    chunk_index: np.ndarray    # (n,) chunk of the file
+    positions: np.ndarray      # (n,) example number in the part (row of predictions.csv)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+class ExplainableJob:
+    """Load a job folder for explanation (see the module docstring)."""
+
+    def __init__(self, job_dir, progress: bool = True):
+        from modules.models import load_model
+        from modules.models.finetune import output_activation
+        from modules.parsers import resolve
+
+        self.path = Path(job_dir)
+        missing = [name for name in ("params.json", "job.json", "validation.csv",
+                                     "best_model.keras") if not (self.path / name).is_file()]
+        if missing:
+            raise ExplainError(f"{self.path} is not a finished job folder: missing "
+                               f"{', '.join(missing)}")
+        self.params = Parameters.load(self.path / "params.json").freeze()
+        self.info = json.loads((self.path / "job.json").read_text())
+        self.class_names = list(self.info["class_names"])
+        if self.info.get("inputs") == "feature vectors":
+            raise ExplainError(f"{self.path} trains on feature vectors (learned "
+                               f"representations): there is no spectrogram or sound to explain")
+        self.parse = resolve(self.info["parse_function"])(self.params)
+        self.model = load_model(self.path / "best_model.keras", compile=False)
+        self.multi_label = output_activation(self.model) == "sigmoid"
+        self.progress = progress
+        self._scores_and_probabilities = None
+
+    # -- the model -------------------------------------------------------------------------------
+    @property
+    def takes_images(self) -> bool:
+        """True when the model reads spectrogram images (bins, frames, channels)."""
+        return len(self.model.input_shape) == 4
+
+    def require_images(self, method: str) -> None:
+        if not self.takes_images:
+            raise ExplainError(
+                f"{method} explains spectrogram inputs, and {self.model.name} reads waveforms "
+                f"{tuple(self.model.input_shape[1:])} through its own front end; use "
+                f"--method gradcam for it")
+
+    def model_inputs(self, audio: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """The job's parse function on waveform chunks (n, samples), batched."""
+        import tensorflow as tf
+
+        audio = np.asarray(audio, np.float32)
+        parts = []
+        for start in range(0, len(audio), batch_size):
+            batch = tf.constant(audio[start:start + batch_size])
+            labels = tf.zeros([batch.shape[0], len(self.class_names)])  # unused by parsing
+            parts.append(np.asarray(self.parse(batch, labels)[0]))
+        if not parts:
+            return np.zeros((0, *self.params.shape), np.float32)
+        return np.concatenate(parts)
+
+    def silence_input(self) -> np.ndarray:
+        """The model input of a silent chunk: the natural "nothing there" baseline."""
+        samples = int(round(self.params.audio_length * self.params.sr))
+        return self.model_inputs(np.zeros((1, samples), np.float32))[0]
+
+    def scores_and_probabilities(self, inputs, batch_size: int = 32):
+        """(pre-activation class scores, model outputs) for model inputs, batched."""
+        import keras
+
+        if self._scores_and_probabilities is None:
+            self._scores_and_probabilities = keras.Model(
+                self.model.input, [_score_output(self.model), self.model.output])
+        scores, probabilities = [], []
+        for start in range(0, len(inputs), batch_size):
+            s, p = self._scores_and_probabilities(np.asarray(inputs[start:start + batch_size]),
+                                                  training=False)
+            scores.append(np.asarray(s))
+            probabilities.append(np.asarray(p))
+        if not scores:
+            n = len(self.class_names)
+            return np.zeros((0, n), np.float32), np.zeros((0, n), np.float32)
+        return np.concatenate(scores), np.concatenate(probabilities)
+
+    def classify_audio(self, audio, batch_size: int = 32):
+        """(scores, probabilities) of waveform chunks (n, samples), through the job's front end."""
+        return self.scores_and_probabilities(self.model_inputs(audio, batch_size), batch_size)
+
+    # -- the data --------------------------------------------------------------------------------
+    def table(self, part: str) -> pd.DataFrame:
+        if part not in ("train", "validation"):
+            raise ExplainError(f"part must be 'train' or 'validation', got {part!r}")
+        path = self.path / f"{part}.csv"
+        if not path.is_file():
+            raise ExplainError(f"{self.path} has no {part}.csv")
+        # Text as written: a class named "none" or "NA" must not become a missing value.
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+
+    def examples(self, part: str = "validation", positions: Optional[Sequence[int]] = None,
+                 description: Optional[str] = None) -> JobExamples:
+        """Decode the examples at ``positions`` of ``part`` (None: all of them).
+
+        Only the files that hold the wanted examples are decoded; positions are example numbers
+        in the part's dataset order (for validation: rows of ``predictions.csv``)."""
+        from modules.data.respiratory import make_chunk_labeler
+        from modules.pipeline import (AudioConfig, SkippedFiles, decoded_dataset, fill_cache,
+                                      one_hot_labels)
+
+        table = self.table(part)
+        params = self.params
+        audio_config = AudioConfig.from_parameters(params, table["path"])
+        wanted_files = None
+        if positions is not None:
+            positions = np.asarray(positions, dtype=int)
+            index = self._example_index(part, table)
+            bad = positions[(positions < 0) | (positions >= len(index))]
+            if len(bad):
+                raise ExplainError(f"example {int(bad[0])} does not exist: the {part} part has "
+                                   f"{len(index)} examples (0..{len(index) - 1})")
+            wanted_files = sorted(set(index["file_index"].to_numpy()[positions].tolist()))
+        files = table if wanted_files is None else table.iloc[wanted_files].reset_index(drop=True)
+        labels = one_hot_labels(files["label"], self.class_names)
+        labeler = make_chunk_labeler(files, params.task, self.class_names, audio_config.sr,
+                                     audio_config.audio_length, audio_config.step_size,
+                                     audio_config.chunking, params.overlap_threshold)
+        skipped = SkippedFiles()
+        decoded = decoded_dataset(files["path"], labels, audio_config, skipped, cache="none",
+                                  chunk_labels=labeler)
+        meta = fill_cache(decoded, len(files), description or f"decoding {part} audio",
+                          self.progress, keep_audio=True)
+        # example number of every decoded chunk in the whole part
+        if wanted_files is None:
+            numbers = np.arange(len(meta["label"]))
+        else:
+            index = self._example_index(part, table)
+            lookup = {(int(f), int(c)): i for i, (f, c) in enumerate(
+                zip(index["file_index"], index["chunk_index"]))}
+            numbers = np.array([lookup.get((wanted_files[int(f)], int(c)), -1)
+                                for f, c in zip(meta["file_index"], meta["chunk_index"])])
+        keep = np.arange(len(numbers)) if positions is None else np.array(
+            [int(np.flatnonzero(numbers == p)[0]) for p in positions])
+        audio = meta["audio"][keep]
+        return JobExamples(audio=audio, inputs=self.model_inputs(audio),
+                           labels=meta["label"][keep],
+                           paths=[str(files["path"].iloc[int(meta["file_index"][k])])
+                                  for k in keep],
+                           chunk_index=meta["chunk_index"][keep],
+                           positions=numbers[keep] if positions is None else positions)
+
+    def _example_index(self, part: str, table: pd.DataFrame) -> pd.DataFrame:
+        """(file_index, chunk_index) of every example of the part: from predictions.csv for
+        validation; otherwise by decoding (slow, but only needed to pick training examples)."""
+        if part == "validation" and (self.path / "predictions.csv").is_file():
+            return pd.read_csv(self.path / "predictions.csv",
+                               usecols=["file_index", "chunk_index"])
+        raise ExplainError(f"choosing single examples needs {self.path / 'predictions.csv'}; "
+                           f"explain the whole {part} part instead")
+
+    def default_positions(self, per_class: int = 1) -> list[int]:
+        """A spread of validation examples: the first ``per_class`` of each true class."""
+        predictions = pd.read_csv(self.path / "predictions.csv", usecols=["true_index"])
+        chosen = []
+        for _, rows in predictions.groupby("true_index", sort=True):
+            chosen.extend(rows.index[:per_class].tolist())
+        return sorted(chosen)
+
+    def predictions(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / "predictions.csv")
+
+
+def _score_output(model):
+    """The pre-activation class scores of ``model`` (as Grad-CAM uses them), else its output."""
+    from modules.interpret.gradcam import LOGIT_LAYERS
+
+    names = {layer.name for layer in model.layers}
+    for name in LOGIT_LAYERS:
+        if name in names and len(model.get_layer(name).output.shape) == 2:
+            return model.get_layer(name).output
+    return model.output
