@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--patches", type=int, nargs=2, default=(4, 6),
                          metavar=("BANDS", "SEGMENTS"),
                          help="lime: frequency bands x time segments (default 4 6)")
+    explain.add_argument("--over", default="patches", choices=("patches", "nmf"),
+                         help="lime: switch time-frequency patches (default) or the job's NMF "
+                              "components (after --method nmf --train) on and off")
     explain.add_argument("--samples", type=int,
                          help="smoothgrad noisy copies (25) / lime perturbations (1000)")
     explain.add_argument("--components", type=int, default=100, help="nmf: dictionary size")
@@ -269,7 +272,7 @@ def main(argv=None) -> int:
             options = ExplainOptions(
                 method=args.method, positions=args.index, all_examples=args.all,
                 layer=args.layer, baseline=args.baseline, steps=args.steps, fill=args.fill,
-                patch_grid=tuple(args.patches),
+                patch_grid=tuple(args.patches), lime_over=args.over,
                 n_samples=args.samples, train=args.train, n_components=args.components,
                 epochs=args.epochs, relevance_threshold=args.threshold, seed=args.seed)
             explain(args.job, options, progress=not args.no_progress)

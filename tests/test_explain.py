@@ -56,6 +56,7 @@ def test_the_job_view_reproduces_the_recorded_predictions(job):
     ("gradcam", {}), ("saliency", {}), ("smoothgrad", {"n_samples": 4}),
     ("ig", {"steps": 8}), ("lime", {"n_samples": 60}),
     ("nmf", {"train": True, "n_components": 8, "epochs": 2}),
+    ("lime", {"lime_over": "nmf", "n_samples": 30}),  # after nmf --train: uses its dictionary
 ])
 def test_every_method_writes_its_outputs(job, method, options):
     folder = explain(job, ExplainOptions(method=method, positions=[0, 3], **options),
@@ -72,7 +73,10 @@ def test_every_method_writes_its_outputs(job, method, options):
         assert metrics["random_deletion_area"].between(0, 1).all()
     if method == "ig":
         assert np.isfinite(metrics["ig_completeness_delta"]).all()
-    if method == "lime":
+    if method == "lime" and options.get("lime_over") == "nmf":
+        assert len(list(folder.glob("*-explanation.wav"))) == 2
+        assert metrics["top_components"].str.len().gt(0).all()
+    elif method == "lime":
         assert metrics["top_patches"].str.len().gt(0).all()
     if method == "nmf":
         assert len(list(folder.glob("*.wav"))) >= 2  # a listenable explanation per example
@@ -101,3 +105,19 @@ def test_bad_requests_say_what_is_wrong(job):
     shutil.copytree(job, fresh, ignore=shutil.ignore_patterns("interpret"))
     with pytest.raises(ExplainError, match="no trained NMF interpreter.*--train"):
         explain(fresh, ExplainOptions(method="nmf", positions=[0]), progress=False)
+
+
+def test_integrated_gradients_can_start_from_a_reference_clip(job, esc10):
+    reference = sorted((esc10 / "002 - Rain").glob("*.ogg"))[0]
+    from_silence = explain(job, ExplainOptions(method="ig", positions=[0], steps=4),
+                           progress=False)
+    folder = explain(job, ExplainOptions(method="ig", positions=[0], steps=4,
+                                         baseline=str(reference)), progress=False)
+    assert json.loads((folder / "settings.json").read_text())["options"]["baseline"] == str(
+        reference)
+    silence = pd.read_csv(from_silence / "metrics.csv")
+    from_rain = pd.read_csv(folder / "metrics.csv")
+    assert from_rain["deletion_area"][0] != silence["deletion_area"][0]
+    with pytest.raises(ExplainError, match="expected 'silence', 'zeros' or an audio file"):
+        explain(job, ExplainOptions(method="ig", positions=[0], baseline="nowhere.wav"),
+                progress=False)
