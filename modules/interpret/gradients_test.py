@@ -241,3 +241,22 @@ def test_bad_arguments_raise_clear_errors(call, message):
     model, x = band_model(), spectrograms(2)
     with pytest.raises(ValueError, match=message):
         call(model, x)
+
+
+def test_a_multi_label_model_is_explained_per_label_through_its_logits():
+    """Sigmoid head (several labels can be on): attributions are taken before the sigmoid, one
+    label at a time, and the deletion curve tracks that label's own probability."""
+    inputs = keras.Input((BINS, FRAMES, 1))
+    flat = layers.Flatten()(inputs)
+    logits = layers.Dense(3, name="logits", use_bias=False)(flat)
+    model = keras.Model(inputs, layers.Activation("sigmoid", name="probabilities")(logits))
+    kernel = np.random.default_rng(7).normal(size=(BINS * FRAMES, 3)).astype(np.float32)
+    model.get_layer("logits").set_weights([kernel])
+    x = np.random.default_rng(8).uniform(0, 1, (2, BINS, FRAMES, 1)).astype(np.float32)
+    for label in range(3):
+        np.testing.assert_allclose(saliency(model, x, label)[0].ravel(), kernel[:, label],
+                                   rtol=1e-5)
+    curve = deletion_curve(model, x, attribution_map(saliency(model, x, 2)), 2, steps=4, fill=0.0)
+    probabilities = np.asarray(model(x))[:, 2]
+    np.testing.assert_allclose(curve["probabilities"][:, 0], probabilities, rtol=1e-5)
+    np.testing.assert_allclose(curve["probabilities"][:, -1], 0.5, atol=1e-6)  # all cells 0
