@@ -51,8 +51,9 @@ Semantics taken from auDeep (file references are to the auDeep repository, GPL; 
   Adam with every gradient clipped to [-2, 2] (``optimizer`` in the model files).
 * Initialisation: auDeep's dense layers (``ops.py`` ``linear`` and the decoder projections) use
   TF1's default initialiser for weights *and* biases, Glorot uniform; so do ours.
-* Training batches are shuffled (auDeep's ``SpectrogramQueue`` uses ``shuffle_batch``); here a
-  permutation per epoch from (seed, epoch), so a resumed run sees the same batches.
+* Training batches are shuffled and always full (auDeep's ``SpectrogramQueue`` reads an endless
+  ``shuffle_batch`` queue, ``ceil(n / batch_size)`` batches an epoch); here they are cut from a
+  stream of permutations drawn from (seed, k), so a resumed run sees the same batches.
 
 Deliberate differences:
 
@@ -768,27 +769,39 @@ def spectrogram_array(features: FeatureSet) -> np.ndarray:
 
 
 class _EpochBatches(keras.utils.PyDataset):
-    """Batches of a new permutation every epoch, drawn from (seed, epoch): reproducible, also
-    when a run is continued at a later epoch. The last batch may be smaller (as in auDeep)."""
+    """``ceil(n / batch_size)`` batches an epoch, every one full, cut from an endless stream of
+    permutations of the instances, permutation ``k`` drawn from (seed, k): reproducible, also
+    when a run is continued at a later epoch. auDeep reads an endless shuffled queue the same
+    way (``SpectrogramQueue``: ``num_epochs=None``, so no batch is ever short); a batch that
+    spans two permutations may hold an instance twice, as there."""
 
     def __init__(self, x: np.ndarray, batch_size: int, seed: int, epoch: int):
         super().__init__()
         self.x, self.batch_size, self.seed = x, batch_size, seed
         self.epoch = epoch
-        self.order = self._permutation()
+        self._permutations: dict = {}
 
-    def _permutation(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
+    def _permutation(self, k: int) -> np.ndarray:
+        permutation = self._permutations.get(k)
+        if permutation is None:
+            permutation = np.random.default_rng([self.seed, k]).permutation(len(self.x))
+            if len(self._permutations) > 4:  # only the current one or two are ever needed
+                self._permutations = {}
+            self._permutations[k] = permutation
+        return permutation
 
     def __len__(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)
 
     def __getitem__(self, index):
-        return self.x[np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])]
+        n = len(self.x)
+        start = (self.epoch * len(self) + index) * self.batch_size
+        positions = np.arange(start, start + min(self.batch_size, n))
+        rows = np.array([self._permutation(int(p // n))[p % n] for p in positions])
+        return self.x[rows]
 
     def on_epoch_end(self):
         self.epoch += 1
-        self.order = self._permutation()
 
 
 # -- run directory ----------------------------------------------------------------------------
