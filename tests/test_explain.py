@@ -105,6 +105,7 @@ def test_bad_requests_say_what_is_wrong(job):
     shutil.copytree(job, fresh, ignore=shutil.ignore_patterns("interpret"))
     with pytest.raises(ExplainError, match="no trained NMF interpreter.*--train"):
         explain(fresh, ExplainOptions(method="nmf", positions=[0]), progress=False)
+    assert not (fresh / "interpret").exists()  # refused before any output folder was made
 
 
 def test_integrated_gradients_can_start_from_a_reference_clip(job, esc10):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -54,7 +54,6 @@ class ExplainOptions:
     epochs: int = 30                   # nmf interpreter training
     relevance_threshold: float = 0.1   # nmf: components at least this relevant are "relevant"
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -105,6 +104,11 @@ def explain(job_dir, options: ExplainOptions, progress: bool = True) -> Path:
     job = ExplainableJob(job_dir, progress=progress)
     if options.method != "gradcam":
         job.require_images(options.method)
+    if (options.method == "nmf" and not options.train) or (
+            options.method == "lime" and options.lime_over == "nmf"):
+        from modules.interpret.nmf_explain import load_for_job
+
+        load_for_job(job)  # no interpreter yet: say so before decoding anything
     predictions = job.predictions()
     if options.all_examples:
         positions = list(range(len(predictions)))
@@ -126,12 +130,20 @@ def explain(job_dir, options: ExplainOptions, progress: bool = True) -> Path:
             for i, (p, path, c, label, k) in enumerate(zip(
                 examples.positions, examples.paths, examples.chunk_index, examples.labels,
                 predicted))]
-    if options.method in ATTRIBUTION_METHODS:
-        summary = _attribution(job, examples, predicted, options, folder, rows, progress)
-    elif options.method == "lime":
-        summary = _lime(job, examples, predicted, options, folder, rows, progress)
-    else:
-        summary = _nmf(job, examples, predicted, probabilities, options, folder, rows, progress)
+    try:
+        if options.method in ATTRIBUTION_METHODS:
+            summary = _attribution(job, examples, predicted, options, folder, rows, progress)
+        elif options.method == "lime":
+            summary = _lime(job, examples, predicted, options, folder, rows, progress)
+        else:
+            summary = _nmf(job, examples, predicted, probabilities, options, folder, rows,
+                           progress)
+    except BaseException:
+        # Keep what the run wrote (plots of the examples done so far) and say why it stopped.
+        import traceback
+
+        (folder / "error.txt").write_text(traceback.format_exc())
+        raise
     pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False, float_format="%.6g")
     summary = {"method": options.method, "folder": folder.name, "examples": len(rows),
                **summary, "seconds": round(time.time() - started, 1)}
