@@ -6,6 +6,7 @@
     spectrain inspect raw --basedir DIR
     spectrain augment NAME --pretend N [--block K]
     spectrain inspect netcdf --input FILE
+    spectrain clips --annotations PATH --output DIR [--clip-length 20] [--target-sr HZ] [--dev]
     spectrain explain --job JOB_DIR --method gradcam|saliency|smoothgrad|ig|lime|nmf
         [--index N ... | --all] [--layer NAME] [--train]
     spectrain preprocess | t-rae | f-rae | ft-rae | mlp | svm | fuse | export | import | pack
@@ -207,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="unpickle a checkpoint that holds more than tensors (runs code from "
                               "the file: only for files you trust)")
     from modules.representation.cli import add_commands
+    from modules.sed.cli import add_clips_command
 
+    add_clips_command(commands)  # sound event detection: training clips around annotated events
     add_commands(commands)  # preprocess, t-rae/f-rae/ft-rae, mlp, svm, fuse, export, import, pack
     return parser
 
@@ -264,6 +267,10 @@ def main(argv=None) -> int:
                            args.trust_checkpoint)
     elif args.command == "jobs":
         print(list_jobs_table(Path(args.cache_root), args.selector))
+    elif args.command == "clips":
+        from modules.sed.cli import run_clips
+
+        return run_clips(args)
     elif args.command == "explain":
         from modules.interpret.explain import ExplainOptions, explain
         from modules.interpret.job import ExplainError

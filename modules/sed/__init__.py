@@ -1,0 +1,1 @@
+"""Sound event detection: annotations, clip cutting and metrics."""

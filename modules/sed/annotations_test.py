@@ -1,0 +1,251 @@
+"""Annotation tables: Raven selection tables, plain CSV/TSV, validation and writing back."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modules.sed.annotations import (
+    check_events,
+    read_annotation_folder,
+    read_annotations,
+    sort_events,
+    write_events_csv,
+    write_raven_table,
+)
+
+RAVEN_HEADER = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
+                "High Freq (Hz)\tBegin File\tSpecies\n")
+
+
+def raven_rows(selections):
+    """Each selection twice, as Raven writes it: a Waveform 1 and a Spectrogram 1 row."""
+    lines = []
+    for number, begin, end, file, label in selections:
+        for view, high in (("Waveform 1", 0), ("Spectrogram 1", 4000)):
+            lines.append(f"{number}\t{view}\t1\t{begin}\t{end}\t0\t{high}\t{file}\t{label}\n")
+    return "".join(lines)
+
+
+@pytest.fixture
+def raven_table(tmp_path):
+    path = tmp_path / "annotations" / "site1.selections.txt"
+    path.parent.mkdir()
+    path.write_text(RAVEN_HEADER + raven_rows([
+        (1, "12.5", "14.25", "rec_b.wav", "chainsaw"),
+        (2, "3.0", "4.5", "rec_a.wav", "dog bark"),
+        (3, "1.0", "2.0", "rec_b.wav", "dog bark"),
+        (4, "2.75", "9.0", "rec_a.wav", "chainsaw"),
+    ]))
+    return path
+
+
+def test_raven_table_one_row_per_selection_sorted_with_absolute_files(raven_table):
+    events = read_annotations(raven_table)
+    folder = raven_table.parent
+    assert list(events.columns) == ["file", "onset", "offset", "label"]
+    assert len(events) == 4  # the Waveform 1 duplicates are gone
+    assert events["file"].tolist() == [str(folder / "rec_a.wav")] * 2 + [
+        str(folder / "rec_b.wav")] * 2
+    assert events["onset"].tolist() == [2.75, 3.0, 1.0, 12.5]
+    assert events["offset"].tolist() == [9.0, 4.5, 2.0, 14.25]
+    assert events["label"].tolist() == ["chainsaw", "dog bark", "dog bark", "chainsaw"]
+    assert events["onset"].dtype == np.float64 and events["offset"].dtype == np.float64
+
+
+def test_raven_audio_root_and_label_column(raven_table, tmp_path):
+    text = raven_table.read_text().replace("Species", "Call type")
+    raven_table.write_text(text)
+    with pytest.raises(ValueError, match="no label column.*'Call type'.*Annotation"):
+        read_annotations(raven_table)
+    events = read_annotations(raven_table, audio_root=tmp_path / "audio", label_column="Call type")
+    assert set(events["file"]) == {str(tmp_path / "audio" / "rec_a.wav"),
+                                   str(tmp_path / "audio" / "rec_b.wav")}
+    assert events["label"].tolist() == ["chainsaw", "dog bark", "dog bark", "chainsaw"]
+
+
+def test_raven_table_named_after_its_recording(tmp_path):
+    # No file column: "<recording>.Table.1.selections.txt" belongs to <recording>.wav beside it.
+    path = tmp_path / "forest_2024-05-01.Table.1.selections.txt"
+    path.write_text("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tAnnotation\n"
+                    "1\tSpectrogram 1\t1\t5.5\t7\trumble\n"
+                    "1\tWaveform 1\t1\t5.5\t7\trumble\n"
+                    "2\tSpectrogram 1\t1\t0.5\t1\tgunshot\n")
+    events = read_annotations(path)
+    assert events["file"].tolist() == [str(tmp_path / "forest_2024-05-01.wav")] * 2
+    assert events[["onset", "offset"]].to_numpy().tolist() == [[0.5, 1.0], [5.5, 7.0]]
+    assert events["label"].tolist() == ["gunshot", "rumble"]
+
+    other = tmp_path / "selections.txt"  # neither a file column nor a telling name
+    other.write_text(path.read_text())
+    with pytest.raises(ValueError, match="must be named <recording>.Table.1.selections.txt"):
+        read_annotations(other)
+
+
+def test_raven_windows_begin_path_and_file_offset(tmp_path):
+    # Begin Path is the annotator's Windows path: only its name is kept. With a file sequence,
+    # Begin Time counts from the first file; File Offset (s) is the time within Begin Path.
+    path = tmp_path / "sequence.txt"
+    path.write_text("Selection\tView\tBegin Time (s)\tEnd Time (s)\tBegin Path\tFile Offset (s)\t"
+                    "Annotation\n"
+                    "1\tSpectrogram 1\t3605.0\t3607.5\tC:\\Users\\ann\\rec_0002.wav\t5.0\trumble\n")
+    events = read_annotations(path, audio_root=tmp_path / "audio")
+    assert events["file"].tolist() == [str(tmp_path / "audio" / "rec_0002.wav")]
+    assert events[["onset", "offset"]].to_numpy().tolist() == [[5.0, 7.5]]
+
+
+def test_csv_with_aliases_and_relative_paths(tmp_path):
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    path = folder / "events.csv"
+    path.write_text("Filename, Start, End, Class, notes\n"
+                    "audio/rec_b.wav, 4.0, 6.5, chainsaw, loud\n"
+                    "\n"
+                    "audio/rec_a.wav, 10, 12, dog bark,\n"
+                    f"{tmp_path / 'elsewhere' / 'rec_c.flac'}, 0.25, 0.5, dog bark,\n"
+                    "audio/rec_a.wav, 1.5, 3, chainsaw,\n")
+    events = read_annotations(path)
+    # sorted by file (…/elsewhere/… < …/labels/…), then onset
+    assert events["file"].tolist() == [str(tmp_path / "elsewhere" / "rec_c.flac")] + [
+        str(folder / "audio" / "rec_a.wav")] * 2 + [str(folder / "audio" / "rec_b.wav")]
+    assert events["onset"].tolist() == [0.25, 1.5, 10.0, 4.0]
+    assert events["offset"].tolist() == [0.5, 3.0, 12.0, 6.5]
+    assert events["label"].tolist() == ["dog bark", "chainsaw", "dog bark", "chainsaw"]
+    moved = read_annotations(path, audio_root=tmp_path / "data")
+    assert str(tmp_path / "data" / "audio" / "rec_b.wav") in set(moved["file"])
+    assert str(tmp_path / "elsewhere" / "rec_c.flac") in set(moved["file"])  # absolute stays
+
+
+def test_tsv_with_label_column(tmp_path):
+    path = tmp_path / "events.tsv"
+    path.write_text("recording\tbegin\tstop\tlabel\tcall\nr.wav\t1\t2\tx\telephant\n")
+    assert read_annotations(path)["label"].tolist() == ["x"]
+    assert read_annotations(path, label_column="call")["label"].tolist() == ["elephant"]
+
+
+@pytest.mark.parametrize("row, message", [
+    ("r.wav,5,5,dog", r"row 2 \(line 3\): offset 5 s <= onset 5 s"),
+    ("r.wav,6,5,dog", r"row 2 \(line 3\): offset 5 s <= onset 6 s"),
+    ("r.wav,-1,5,dog", r"row 2 \(line 3\): negative onset time -1"),
+    ("r.wav,1,2,", r"row 2 \(line 3\): missing label"),
+    ("r.wav,one,2,dog", r"row 2 \(line 3\): onset 'one' is not a number"),
+    ("r.wav,,2,dog", r"row 2 \(line 3\): missing onset time"),
+    (",1,2,dog", r"row 2 \(line 3\): missing recording"),
+])
+def test_bad_rows_are_named(tmp_path, row, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(f"file,onset,offset,label\nr.wav,0,1,cat\n{row}\n")
+    with pytest.raises(ValueError, match=message) as caught:
+        read_annotations(path)
+    text = str(caught.value)
+    assert text.startswith(str(path)) and "\n" not in text
+
+
+def test_bad_raven_row_named_by_its_line(raven_table):
+    text = raven_table.read_text().replace("\t2.75\t9.0\t", "\t9.5\t9.0\t")
+    raven_table.write_text(text)
+    with pytest.raises(ValueError, match=r"site1.selections.txt, row 4 \(line 8\): offset 9 s "
+                                         r"<= onset 9.5 s"):
+        read_annotations(raven_table)
+
+
+def test_missing_column_lists_found_columns_and_aliases(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("file,start,duration,label\nr.wav,1,2,dog\n")
+    with pytest.raises(ValueError) as caught:
+        read_annotations(path)
+    message = str(caught.value)
+    assert str(path) in message and "no offset column" in message
+    assert "'file', 'start', 'duration', 'label'" in message
+    assert "offset, end, stop" in message and "\n" not in message
+
+
+def test_unusable_tables_are_refused_in_one_line(tmp_path):
+    raven = tmp_path / "no_end.txt"
+    raven.write_text("Selection\tBegin Time (s)\tAnnotation\n1\t2.0\tdog\n")
+    with pytest.raises(ValueError, match=r"no_end.txt: no Raven end time column; columns found: "
+                                         r"'Selection', 'Begin Time \(s\)', 'Annotation'"):
+        read_annotations(raven)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("file,onset,offset,label\nr.wav,1,2,dog\nr.wav,3,4,dog,extra,more\n")
+    with pytest.raises(ValueError, match=r"ragged.csv: cannot parse the table") as caught:
+        read_annotations(ragged)
+    assert "\n" not in str(caught.value)
+
+
+def test_raven_round_trip(tmp_path, raven_table):
+    events = read_annotations(raven_table)
+    events.loc[0, "onset"] = 1 / 3  # a time with many digits
+    events.loc[3, "file"] = str(raven_table.parent / "night" / "rec_c.wav")  # in a sub-folder
+    expected = sort_events(events)
+    path = tmp_path / "out" / "written.selections.txt"
+    write_raven_table(events, path, sr=8000, audio_root=raven_table.parent)
+    table = pd.read_csv(path, sep="\t")
+    assert list(table.columns) == ["Selection", "View", "Channel", "Begin Time (s)",
+                                   "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)",
+                                   "Annotation", "Begin File"]
+    assert table["Selection"].tolist() == [1, 2, 3, 4]
+    assert set(table["View"]) == {"Spectrogram 1"} and set(table["High Freq (Hz)"]) == {4000}
+    assert table["Begin File"].tolist() == ["rec_a.wav", "rec_a.wav", "rec_b.wav",
+                                            "night/rec_c.wav"]
+    back = read_annotations(path, audio_root=raven_table.parent)
+    pd.testing.assert_frame_equal(back, expected)
+
+    # Written next to the recordings' folder: relative names resolve against the table's folder.
+    beside = raven_table.parent / "copy.txt"
+    write_raven_table(events, beside)
+    pd.testing.assert_frame_equal(read_annotations(beside), expected)
+    assert set(pd.read_csv(beside, sep="\t")["High Freq (Hz)"]) == {0}
+
+
+def test_csv_round_trip_and_bad_events_refused(tmp_path, raven_table):
+    events = read_annotations(raven_table)
+    path = tmp_path / "events.csv"
+    write_events_csv(events, path)  # the recordings are not under tmp_path: absolute names
+    pd.testing.assert_frame_equal(read_annotations(path), events)
+    near = raven_table.parent / "events.csv"
+    write_events_csv(events, near)
+    assert pd.read_csv(near)["file"].tolist()[0] == "rec_a.wav"
+    pd.testing.assert_frame_equal(read_annotations(near), events)
+
+    bad = events.copy()
+    bad.loc[2, "offset"] = 0.5
+    with pytest.raises(ValueError, match=r"events, row 3: offset 0.5 s <= onset 1 s"):
+        write_raven_table(bad, tmp_path / "bad.txt")
+    assert not (tmp_path / "bad.txt").exists()
+    with pytest.raises(ValueError, match="missing column.*label"):
+        check_events(events.drop(columns="label"))
+
+
+def test_annotation_folder_reads_every_table(tmp_path, raven_table):
+    folder = raven_table.parent
+    sub = folder / "more"
+    sub.mkdir()
+    (sub / "extra.csv").write_text("file,onset,offset,label\nrec_c.wav,1,2,rooster\n")
+    (folder / "README.txt").write_text("Annotated by A. Person in 2024.\n")
+    with pytest.warns(UserWarning, match="README.txt: not an annotation table"):
+        events = read_annotation_folder(folder)
+    assert len(events) == 5
+    assert str(sub / "rec_c.wav") in set(events["file"])
+    assert events.equals(events.sort_values(["file", "onset"]).reset_index(drop=True))
+    with pytest.raises(ValueError, match="no annotation tables"):
+        read_annotation_folder(_empty(tmp_path))
+
+
+def _empty(tmp_path: Path) -> Path:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "clip.wav").write_bytes(b"")
+    return folder
+
+
+def test_folder_names_the_bad_table(tmp_path):
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    (folder / "a.csv").write_text("file,onset,offset,label\nr.wav,1,2,x\n")
+    (folder / "b.csv").write_text("file,onset,offset,label\nr.wav,3,2,x\n")
+    with pytest.raises(ValueError, match=r"b.csv, row 1 \(line 2\)"):
+        read_annotation_folder(folder)
+    assert os.path.isabs(read_annotations(folder / "a.csv")["file"].iloc[0])
