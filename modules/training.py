@@ -224,11 +224,13 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     keras.utils.set_random_seed(run.seed)
     if run.deterministic:
         tf.config.experimental.enable_op_determinism()
+    from modules.data.feature_sets import feature_reference
+
+    if not any(feature_reference(path) for path in train["path"][:1]):
+        _adopt_model_frontend(run, model_spec)  # first: it may change the sample rate
     audio = AudioConfig.from_parameters(run, [*train["path"], *validation["path"]])
     if audio.features:
         _check_feature_job(augmentations, info)
-    else:
-        _adopt_model_frontend(run, model_spec)
     parse = parse_function(run.freeze())
     example_input = parse(tf.zeros([1, audio.samples]), tf.zeros([1, len(class_names)]))[0]
     derived_shape = tuple(int(d) for d in example_input.shape[1:])
