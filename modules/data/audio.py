@@ -226,13 +226,19 @@ def check_peak(path: str, audio: np.ndarray, silence_threshold_db: Optional[floa
             raise BadAudioError(path, f"all silent (peak {peak_db:.1f} dBFS)")
 
 
-def _decode(path: str, silence_threshold_db: Optional[float]) -> tuple[np.ndarray, dict]:
-    """Decode and validate a file at its own rate: float32 (frames, channels) and its info."""
+def open_sound_file(path: str) -> soundfile.SoundFile:
+    """An open ``soundfile.SoundFile``, or BadAudioError saying why the file cannot be read
+    (missing, empty, not audio...)."""
     _check_file(path)
     try:
-        handle = soundfile.SoundFile(path)
+        return soundfile.SoundFile(path)
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as error:
         raise _open_error(path, error) from None
+
+
+def _decode(path: str, silence_threshold_db: Optional[float]) -> tuple[np.ndarray, dict]:
+    """Decode and validate a file at its own rate: float32 (frames, channels) and its info."""
+    handle = open_sound_file(path)
     with handle:
         info = {
             "sample_rate": handle.samplerate,

@@ -52,12 +52,11 @@ from modules.data.audio import (
     _MP3_TOLERANCE_FRACTION,
     _MP3_TOLERANCE_FRAMES,
     BadAudioError,
-    _check_file,
     _declared_frames,
     _ogg_truncation,
-    _open_error,
     _sf_message,
     audio_info,
+    open_sound_file,
 )
 from modules.data.tables import AUDIO_EXTENSIONS
 from modules.sed.annotations import write_raven_table
@@ -150,11 +149,7 @@ def stream_windows(path: PathLike, sr: int, window_seconds: float, hop_seconds: 
 
 def _stream_windows(path: str, sr: int, window: int, hop: int,
                     block_seconds: float) -> Iterator[Window]:
-    _check_file(path)
-    try:
-        handle = soundfile.SoundFile(path)
-    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as error:
-        raise _open_error(path, error) from None
+    handle = open_sound_file(path)
     with handle:
         file_sr, channels = handle.samplerate, handle.channels
         expected = _expected_frames(path, handle)
