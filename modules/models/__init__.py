@@ -11,6 +11,7 @@ from modules.models.htsat import htsat
 from modules.models.mixednet import mixednet, mixednet_inverted_residual, time_distributed_crnn
 from modules.models.panns import (cnn6, cnn10, cnn14, cnn14_decision_level_att,
                                   cnn14_decision_level_avg, cnn14_decision_level_max)
+from modules.models.sed_crnn import sed_crnn
 
 
 def load_model(path, compile: bool = True):
@@ -22,4 +23,4 @@ def load_model(path, compile: bool = True):
 
 __all__ = ["baseline_cnn", "feature_mlp", "cnn6", "cnn10", "cnn14", "cnn14_decision_level_att",
            "cnn14_decision_level_avg", "cnn14_decision_level_max", "htsat", "mixednet",
-           "mixednet_inverted_residual", "time_distributed_crnn", "load_model"]
+           "mixednet_inverted_residual", "sed_crnn", "time_distributed_crnn", "load_model"]
