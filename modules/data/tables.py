@@ -57,7 +57,8 @@ SUPPORTED_LAYOUTS = (
     "an ESC-50 folder (meta/esc50.csv and audio/); "
     "an ESC-10/ESC-50 style folder of 'NNN - Class name' sub-folders; "
     "a folder with one sub-folder of audio files per class; "
-    "an .h5 waveform pack; or an .nc feature set of learned representations"
+    "an .h5 waveform pack; an .nc feature set of learned representations; or a folder of "
+    "`spectrain clips` output (metadata.tsv)"
 )
 
 
@@ -264,6 +265,13 @@ def load_feature_set(path: PathArg) -> pd.DataFrame:
     return load(path)
 
 
+def load_sed_clips(path: PathArg) -> pd.DataFrame:
+    """A folder of `spectrain clips` output (see :func:`modules.sed.windows.clips_dataset_table`)."""
+    from modules.sed.windows import clips_dataset_table  # modules.sed imports this module
+
+    return clips_dataset_table(path)
+
+
 LOADERS: dict[str, Callable[[PathArg], pd.DataFrame]] = {
     "esc_folders": load_esc_folders,
     "esc50_csv": load_esc50_csv,
@@ -271,6 +279,7 @@ LOADERS: dict[str, Callable[[PathArg], pd.DataFrame]] = {
     "manifest": load_manifest,
     "waveform_pack": load_waveform_pack,
     "feature_set": load_feature_set,
+    "sed_clips": load_sed_clips,
 }
 
 
@@ -300,6 +309,8 @@ def detect_layout(path: PathArg) -> str:
                          f"Supported layouts: {SUPPORTED_LAYOUTS}")
     if (path / "meta" / "esc50.csv").is_file():
         return "esc50_csv"
+    if (path / "metadata.tsv").is_file():
+        return "sed_clips"
     subfolders = _visible_subfolders(path)
     if not subfolders:
         raise ValueError(f"{path}: not a dataset: the folder has no sub-folders. "
@@ -412,7 +423,7 @@ def register_dataset(name: str, source: Source, loader: Loader = None) -> None:
             ``data_root=...`` if it accepts that argument, else with none.
         loader: None (detect the layout), a loader function, or one of the names
             "esc_folders", "esc50_csv", "class_folders", "manifest", "waveform_pack",
-            "feature_set". A loader function may
+            "feature_set", "sed_clips". A loader function may
             take ``task`` (it then gets ``parameters.task``, or None) and ``name`` (it then
             gets the registered name) keyword arguments; see :meth:`DatasetSpec.load`.
     """

@@ -88,6 +88,25 @@ def load_clip_table(clips_dir: PathArg) -> tuple[pd.DataFrame, list[str]]:
     return clips, classes
 
 
+BACKGROUND_LABEL = "background"
+
+
+def clips_dataset_table(clips_dir: PathArg) -> pd.DataFrame:
+    """A clips folder as a dataset table (:mod:`modules.data.tables`), so job blocks can flag it
+    like any dataset: one row per clip, ``label`` = the clip's first event's label (or
+    "background"; it serves stratified subsets, the events themselves stay in metadata.tsv),
+    ``group`` = the source recording (group splits keep a recording on one side) and
+    ``annotation`` = the folder's ``metadata.tsv``, where the clip's events are."""
+    from modules.data.tables import make_table
+
+    root = Path(clips_dir).resolve()
+    clips, _ = load_clip_table(root)
+    rows = [{"path": clip.path, "group": clip.group, "annotation": str(root / "metadata.tsv"),
+             "label": clip.events[0][2] if clip.events else BACKGROUND_LABEL}
+            for clip in clips.itertuples(index=False)]
+    return make_table(rows, dataset=root.name)
+
+
 # ----------------------------------------------------------------------------------- targets
 def window_frame_labels(events: Sequence[tuple], window_start: float, window_seconds: float,
                         classes: Sequence[str], event_bins: int) -> np.ndarray:

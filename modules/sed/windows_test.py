@@ -288,3 +288,30 @@ def test_keras_fit_advances_epochs(table):
     model.fit(windows.dataset(2), validation_data=valid.dataset(2), epochs=3, verbose=0,
               shuffle=False, callbacks=[Spy()])
     assert drawn == [1, 2, 3]  # fit made one pass (one epoch of windows) per epoch
+
+
+def test_a_clips_folder_is_a_dataset_for_job_blocks(folder, table):
+    import warnings
+
+    from modules.data import (detect_layout, load_auto, load_datasets, register_dataset,
+                              split_table, unregister_dataset)
+
+    clips, _ = table
+    assert detect_layout(folder) == "sed_clips"
+    dataset = load_auto(folder)
+    assert dataset["path"].tolist() == clips["path"].tolist()
+    assert dataset["group"].tolist() == clips["group"].tolist()
+    expected = [events[0][2] if events else "background" for events in clips["events"]]
+    assert dataset["label"].tolist() == expected
+    assert set(dataset["annotation"]) == {str(folder.resolve() / "metadata.tsv")}
+    register_dataset("ClipsUnderTest", str(folder))
+    try:
+        flagged, _ = load_datasets({"ClipsUnderTest": 1})
+        assert len(flagged) == len(clips) and set(flagged["dataset"]) == {"ClipsUnderTest"}
+    finally:
+        unregister_dataset("ClipsUnderTest")
+    with warnings.catch_warnings():  # 5 clips: some labels have a single member
+        warnings.simplefilter("ignore", UserWarning)
+        train, validation = split_table(dataset, method="group", validation_fold=1, n_folds=2,
+                                        seed=0)
+    assert not set(train["group"]) & set(validation["group"])  # a recording stays on one side
