@@ -6,6 +6,7 @@
     spectrain inspect raw --basedir DIR
     spectrain augment NAME --pretend N [--block K]
     spectrain inspect netcdf --input FILE
+    spectrain detect --job JOB_DIR --input FILES_OR_FOLDERS --output DIR
     spectrain clips --annotations PATH --output DIR [--clip-length 20] [--target-sr HZ] [--dev]
     spectrain explain --job JOB_DIR --method gradcam|saliency|smoothgrad|ig|lime|nmf
         [--index N ... | --all] [--layer NAME] [--train]
@@ -24,6 +25,9 @@ from pathlib import Path
 
 from modules import PROJECT_ROOT
 
+# A plain trainer name found in several modes means this mode's: the README's main job is
+# `bash launch.sh train1`, the ESC-10 baseline.
+DEFAULT_MODE = "esc10"
 REPRESENTATION_COMMANDS = {"preprocess", "t-rae", "f-rae", "ft-rae", "mlp", "svm", "fuse",
                            "export", "import", "pack"}
 
@@ -38,6 +42,13 @@ def find_trainer(name: str) -> Path:
     matches = sorted((PROJECT_ROOT / "trainers").glob(pattern))
     if len(matches) == 1:
         return matches[0]
+    default = [p for p in matches if p.parent.name == DEFAULT_MODE]
+    if default and "/" not in stem:
+        others = ", ".join(p.relative_to(PROJECT_ROOT / "trainers").with_suffix("").as_posix()
+                           for p in matches if p not in default)
+        print(f"{stem}: running {DEFAULT_MODE}/{stem} (also {others}: name it as MODE/{stem})",
+              file=sys.stderr)
+        return default[0]
     if not matches:
         known = sorted(p.relative_to(PROJECT_ROOT / "trainers").with_suffix("").as_posix()
                        for p in (PROJECT_ROOT / "trainers").glob("*/train*.py"))
@@ -156,6 +167,22 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("--cache-root", help="where the example folders go (default: cache/)")
     augment.add_argument("--data-root", help="where datasets are (default: data/)")
 
+    detect = commands.add_parser(
+        "detect", help="find events in long recordings with a sound event detection job")
+    detect.add_argument("--job", required=True, type=Path, help="a finished task='sed' job")
+    detect.add_argument("--input", required=True, nargs="+", type=Path,
+                        help="audio files and/or folders of them")
+    detect.add_argument("--output", required=True, type=Path,
+                        help="a folder for events.csv and events.selections.txt (Raven)")
+    detect.add_argument("--hop", type=float, help="seconds between windows (default: half a "
+                                                  "window)")
+    detect.add_argument("--threshold", type=float, help="activity threshold (default: the "
+                                                        "job's sed_threshold)")
+    detect.add_argument("--median-filter", type=int, help="median filter length in frames (odd)")
+    detect.add_argument("--min-duration", type=float, default=0.0)
+    detect.add_argument("--min-gap", type=float, default=0.0)
+    detect.add_argument("--no-progress", action="store_true")
+
     explain = commands.add_parser(
         "explain", help="why a job's model decides: Grad-CAM, gradients, LIME, NMF components")
     explain.add_argument("--job", required=True, type=Path, help="a finished job folder")
@@ -267,6 +294,16 @@ def main(argv=None) -> int:
                            args.trust_checkpoint)
     elif args.command == "jobs":
         print(list_jobs_table(Path(args.cache_root), args.selector))
+    elif args.command == "detect":
+        from modules.sed.job import detect_with_job
+
+        try:
+            events = detect_with_job(args.job, args.input, args.output, args.hop, args.threshold,
+                                     args.median_filter, args.min_duration, args.min_gap,
+                                     progress=not args.no_progress)
+        except (ValueError, FileExistsError) as error:
+            raise SystemExit(f"spectrain detect: {error}") from None
+        print(f"{len(events)} events -> {args.output}")
     elif args.command == "clips":
         from modules.sed.cli import run_clips
 

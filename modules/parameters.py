@@ -30,7 +30,8 @@ class Parameters:
     data_root: str = "data"  # where datasets are fetched when ../shared has none
     tracking_uri: Optional[str] = None  # None: sqlite store under cache_root
     # "": classes are the datasets' labels; "pneumonia" (binary, from the diagnosis) or "cw"
-    # (none/crackle/wheeze/both, from annotated respiratory cycles) for respiratory datasets
+    # (none/crackle/wheeze/both, from annotated respiratory cycles) for respiratory datasets;
+    # "sed": sound event detection on `spectrain clips` folders (framewise targets)
     task: str = ""
     job_id: Optional[int] = None  # set by launch_job; in replays, the job to replay
     # --- audio ------------------------------------------------------------------------------
@@ -42,6 +43,10 @@ class Parameters:
     # task "cw": an annotated cycle labels a chunk when it overlaps the chunk by at least
     # overlap_threshold * audio_length seconds
     overlap_threshold: float = 0.2
+    # task "sed": a window of audio_length seconds has event_bins frame targets per class; an
+    # activity above sed_threshold is an event
+    event_bins: int = 10
+    sed_threshold: float = 0.5
     # --- front end --------------------------------------------------------------------------
     spectrogram: str = "logmel"  # "logmel", "mfcc" or "stft"
     n_fft: int = 2048

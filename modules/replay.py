@@ -46,6 +46,10 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
         raise FileNotFoundError(f"{job_dir} cannot be replayed: missing {', '.join(missing)}")
     params = Parameters.load(job_dir / "params.json").freeze()
     info = json.loads((job_dir / "job.json").read_text())
+    if params.task == "sed":
+        from modules.sed.job import replay_sed
+
+        return replay_sed(job_dir, progress=progress)
     class_names = info["class_names"]
     builder = parse_function or resolve(info["parse_function"])
     # Text as written: a class or patient named "none" or "NA" must not become a missing value.

@@ -86,9 +86,9 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (), audio_aug_
     from modules.training_metrics import check_target_metric
 
     augmentations = build_augmentations(spec_aug_params, audio_aug_params)
-    if parameters.task and parameters.task not in TASK_CLASSES:
-        raise ValueError(f"unknown task {parameters.task!r}; expected '' (the datasets' labels) "
-                         f"or one of {', '.join(TASK_CLASSES)}")
+    if parameters.task and parameters.task not in (*TASK_CLASSES, "sed"):
+        raise ValueError(f"unknown task {parameters.task!r}; expected '' (the datasets' labels), "
+                         f"'sed' (sound event detection) or one of {', '.join(TASK_CLASSES)}")
     check_target_metric(parameters.target_metric, parameters.task, parameters.n_classes)
     if not isinstance(datasets, dict) or not datasets:
         raise TypeError('datasets takes a dict of dataset names to 0/1 flags, e.g. {"Esc10": 1}')
@@ -204,6 +204,11 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     from modules.training_metrics import metric_direction, training_metrics
 
     progress = launch_options.progress
+    if run.task == "sed":
+        from modules.sed.job import run_sed_training
+
+        return run_sed_training(run, job, datasets, model_spec, parse_function, info,
+                                cache_root, augmentations, progress)
     # ---- data -----------------------------------------------------------------------------
     train, validation, class_names = load_and_split(run, datasets)
     if run.n_classes is None:
@@ -435,8 +440,9 @@ def load_and_split(run: Parameters, datasets: dict):
     one place that turns a job block's data settings into its two parts."""
     from modules.data import load_datasets, split_table
 
+    # "sed" chooses the training path, not the labels: the clips folders give the events
     table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root),
-                                       task=run.task or None)
+                                       task=run.task if run.task not in ("", "sed") else None)
     train, validation = split_table(table, method=run.split, validation_fold=run.validation_fold,
                                     validation_size=run.validation_size, seed=run.seed,
                                     n_folds=run.n_folds)

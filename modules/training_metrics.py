@@ -108,6 +108,8 @@ def metric_names(task: str | None) -> list[str]:
     """Names (as in the fit history, without ``val_``) of :func:`training_metrics`' metrics."""
     if is_respiratory(task):
         return ["accuracy", "sensitivity", "specificity", "icbhi_score", "class_accuracy", "auc"]
+    if task == "sed":  # compiled in modules.sed.job: framewise accuracy and PR-AUC
+        return ["binary_accuracy", "pr_auc"]
     return ["accuracy", "class_accuracy"]
 
 

@@ -5,9 +5,11 @@ import soundfile
 from modules.cli import find_trainer, list_jobs_table, main
 
 
-def test_find_trainer_by_name_and_clear_errors():
+def test_find_trainer_by_name_and_clear_errors(capsys):
     assert find_trainer("train1").as_posix().endswith("trainers/esc10/train1.py")
+    assert "also elephants/train1" in capsys.readouterr().err  # train1 is in two modes
     assert find_trainer("esc10/train1") == find_trainer("train1")
+    assert find_trainer("elephants/train1").as_posix().endswith("trainers/elephants/train1.py")
     with pytest.raises(SystemExit, match="no trainer 'train999'.*esc10/train1"):
         find_trainer("train999")
 
