@@ -127,7 +127,7 @@ def run_sed_training(run, job, datasets, model_spec, parse_function, info, cache
     from modules.sed.metrics import format_sed_report
     from modules.sed.windows import RandomWindows
     from modules.tracking import Tracker, TrackerCallback
-    from modules.training import load_and_split
+    from modules.training import _adopt_model_frontend, load_and_split
     from modules.training_metrics import metric_direction
 
     if augmentations:
@@ -156,6 +156,7 @@ def run_sed_training(run, job, datasets, model_spec, parse_function, info, cache
     keras.utils.set_random_seed(run.seed)
     if run.deterministic:
         tf.config.experimental.enable_op_determinism()
+    _adopt_model_frontend(run, model_spec)  # PANNs: the windows are decoded at the model's rate
     samples = int(round(run.audio_length * run.sr))
     parse = parse_function(run.freeze())
     run.shape = tuple(int(d) for d in parse(tf.zeros([1, samples]),
