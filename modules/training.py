@@ -200,7 +200,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     from modules.models import load_model
     from modules.models.feature_mlp import adapt_standardization
     from modules.models.finetune import build_network, output_activation
-    from modules.tracking import Tracker, TrackerCallback
+    from modules.tracking import Tracker
     from modules.training_metrics import metric_direction, training_metrics
 
     progress = launch_options.progress
@@ -333,19 +333,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
 
     direction = metric_direction(params.target_metric)
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(str(job.path / "best_model.keras"),
-                                        monitor=params.target_metric, mode=direction,
-                                        save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=params.target_metric, mode=direction,
-                                      patience=params.es_patience, min_delta=params.min_delta),
-        keras.callbacks.ReduceLROnPlateau(monitor=params.target_metric, mode=direction,
-                                          factor=params.factor, patience=params.lr_patience,
-                                          min_lr=params.min_lr, min_delta=params.min_delta),
-        keras.callbacks.TerminateOnNaN(),
-        TrackerCallback(tracker),
-        keras.callbacks.CSVLogger(str(job.path / "history.csv")),  # last: sees the LR others add
-    ]
+    callbacks = job_callbacks(params, job.path, tracker)
     network.fit(train_ds, validation_data=val_ds, epochs=params.n_epochs, callbacks=callbacks,
                 shuffle=False,  # the dataset shuffles itself, from the job's seed
                 verbose=1 if progress and _interactive() else 2)
@@ -433,6 +421,30 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     tracker.log_artifact(job.path / "best_model.keras", "model")
     tracker.log_artifacts(job.path / "gradcam", "gradcam")
     return tracker
+
+
+def job_callbacks(params: Parameters, job_dir: Path, tracker) -> list:
+    """Best checkpoint, early stopping and LR reduction on ``params.target_metric``, NaN stop,
+    MLflow, and the CSV history (last: it sees the learning rate the others add)."""
+    import keras
+
+    from modules.tracking import TrackerCallback
+    from modules.training_metrics import metric_direction
+
+    direction = metric_direction(params.target_metric)
+    return [
+        keras.callbacks.ModelCheckpoint(str(job_dir / "best_model.keras"),
+                                        monitor=params.target_metric, mode=direction,
+                                        save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=params.target_metric, mode=direction,
+                                      patience=params.es_patience, min_delta=params.min_delta),
+        keras.callbacks.ReduceLROnPlateau(monitor=params.target_metric, mode=direction,
+                                          factor=params.factor, patience=params.lr_patience,
+                                          min_lr=params.min_lr, min_delta=params.min_delta),
+        keras.callbacks.TerminateOnNaN(),
+        TrackerCallback(tracker),
+        keras.callbacks.CSVLogger(str(job_dir / "history.csv")),
+    ]
 
 
 def load_and_split(run: Parameters, datasets: dict):

@@ -126,8 +126,8 @@ def run_sed_training(run, job, datasets, model_spec, parse_function, info, cache
     from modules.data import TABLE_COLUMNS, check_no_group_leak, testing_subset
     from modules.sed.metrics import format_sed_report
     from modules.sed.windows import RandomWindows
-    from modules.tracking import Tracker, TrackerCallback
-    from modules.training import _adopt_model_frontend, load_and_split
+    from modules.tracking import Tracker
+    from modules.training import _adopt_model_frontend, job_callbacks, load_and_split
     from modules.training_metrics import metric_direction
 
     if augmentations:
@@ -198,19 +198,7 @@ def run_sed_training(run, job, datasets, model_spec, parse_function, info, cache
     info["model_parameters"] = int(network.count_params())
     atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
     direction = metric_direction(params.target_metric)
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(str(job.path / "best_model.keras"),
-                                        monitor=params.target_metric, mode=direction,
-                                        save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=params.target_metric, mode=direction,
-                                      patience=params.es_patience, min_delta=params.min_delta),
-        keras.callbacks.ReduceLROnPlateau(monitor=params.target_metric, mode=direction,
-                                          factor=params.factor, patience=params.lr_patience,
-                                          min_lr=params.min_lr, min_delta=params.min_delta),
-        keras.callbacks.TerminateOnNaN(),
-        TrackerCallback(tracker),
-        keras.callbacks.CSVLogger(str(job.path / "history.csv")),
-    ]
+    callbacks = job_callbacks(params, job.path, tracker)
     network.fit(train_ds, validation_data=val_ds, epochs=params.n_epochs, callbacks=callbacks,
                 shuffle=False,  # the windows dataset shuffles itself, from the job's seed
                 verbose=2)
