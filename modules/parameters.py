@@ -47,6 +47,7 @@ class Parameters:
     # activity above sed_threshold is an event
     event_bins: int = 10
     sed_threshold: float = 0.5
+    sed_clip_weight: float = 0.0  # weight of a clip-level term (max over the bins) in the loss
     # --- front end --------------------------------------------------------------------------
     spectrogram: str = "logmel"  # "logmel", "mfcc" or "stft"
     n_fft: int = 2048

@@ -6,7 +6,8 @@ targets (classes x ``event_bins``); validation uses one fixed window per clip
 (:mod:`modules.sed.windows`). Clips of one source recording stay on one side of the split
 (``split`` "auto" becomes "group"). The model is any builder or model with a
 ``framewise_output``: ``sed_crnn``, or the decision-level PANNs (their frames are resized to
-``event_bins``); it is trained with frame-level binary cross-entropy.
+``event_bins``); it is trained with frame-level binary cross-entropy, plus a clip-level term
+weighted by ``sed_clip_weight`` (:func:`frame_clip_loss`).
 
 The job folder holds what a classification job holds, with SED metrics instead of a confusion
 matrix: ``metrics.json`` (frame-level P/R/F1/AP per class, event-based F1 with 200 ms onset
@@ -27,6 +28,24 @@ import pandas as pd
 from modules.jobs import atomic_write_text
 
 FRAMEWISE = "framewise_output"
+
+
+def frame_clip_loss(clip_weight: float):
+    """Frame-level binary cross-entropy, plus ``clip_weight`` times the binary cross-entropy of
+    the clip-level presence (the maximum over the event bins of targets and outputs): the clip
+    term rewards getting *whether* an event is in the window right even where its exact bins
+    are uncertain. ``y`` is (batch, event_bins, classes)."""
+    import keras
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        frames = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred), axis=-1)
+        if not clip_weight:
+            return frames
+        clips = keras.losses.binary_crossentropy(ops.max(y_true, axis=1), ops.max(y_pred, axis=1))
+        return frames + clip_weight * clips
+
+    return loss
 
 
 def _clips_of(table: pd.DataFrame) -> pd.DataFrame:
@@ -191,7 +210,7 @@ def run_sed_training(run, job, datasets, model_spec, parse_function, info, cache
 
     network = _framewise_network(model_spec, params.shape, len(classes), params.event_bins)
     network.compile(optimizer=keras.optimizers.Adam(params.lr),
-                    loss=keras.losses.BinaryCrossentropy(),
+                    loss=frame_clip_loss(params.sed_clip_weight),
                     metrics=[keras.metrics.BinaryAccuracy(name="binary_accuracy"),
                              keras.metrics.AUC(curve="PR", name="pr_auc")])
     info["model_name"] = network.name

@@ -46,3 +46,21 @@ def test_window_metrics_count_events_in_window_time():
     assert metrics["events"]["overall"]["f1"] == 1.0
     estimated = metrics["estimated_events"]
     assert estimated[["onset", "offset"]].values.tolist() == [[1.0, 3.0]]
+
+
+def test_the_loss_adds_a_clip_level_term_when_weighted():
+    from modules.sed.job import frame_clip_loss
+
+    rng = np.random.default_rng(0)
+    y_true = (rng.uniform(size=(3, 5, 2)) > 0.7).astype(np.float32)
+    y_pred = rng.uniform(0.05, 0.95, size=(3, 5, 2)).astype(np.float32)
+
+    def bce(t, p):
+        return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+    frames = bce(y_true, y_pred).mean(axis=(1, 2))
+    clips = bce(y_true.max(axis=1), y_pred.max(axis=1)).mean(axis=1)
+    np.testing.assert_allclose(np.asarray(frame_clip_loss(0.0)(y_true, y_pred)), frames,
+                               rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(frame_clip_loss(0.5)(y_true, y_pred)),
+                               frames + 0.5 * clips, rtol=1e-5)
