@@ -176,9 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a folder for events.csv and events.selections.txt (Raven)")
     detect.add_argument("--hop", type=float, help="seconds between windows (default: half a "
                                                   "window)")
-    detect.add_argument("--threshold", type=float, help="activity threshold (default: the "
-                                                        "job's sed_threshold)")
-    detect.add_argument("--median-filter", type=int, help="median filter length in frames (odd)")
+    detect.add_argument("--threshold", nargs="+", metavar="VALUE|CLASS=VALUE",
+                        help="activity threshold, one for all classes or per class, e.g. "
+                             "Rumble=0.6 Gunshot=0.4 (default: the job's sed_threshold)")
+    detect.add_argument("--median-filter", nargs="+", metavar="FRAMES|CLASS=FRAMES",
+                        help="median filter length in frames (odd), one or per class")
     detect.add_argument("--min-duration", type=float, default=0.0)
     detect.add_argument("--min-gap", type=float, default=0.0)
     detect.add_argument("--no-progress", action="store_true")
@@ -262,6 +264,22 @@ def convert_checkpoint(family: str, checkpoint: Path, output: Path, model: str =
     return network
 
 
+def _per_class(values, kind, option: str):
+    """``["0.5"]`` -> 0.5; ``["Rumble=0.6", "Gunshot=0.4"]`` -> {"Rumble": 0.6, ...}."""
+    if not values:
+        return None
+    try:
+        if len(values) == 1 and "=" not in values[0]:
+            return kind(values[0])
+        pairs = [value.split("=", 1) for value in values]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError
+        return {name: kind(value) for name, value in pairs}
+    except ValueError:
+        raise SystemExit(f"spectrain detect: {option} takes one number or CLASS=NUMBER pairs, "
+                         f"got {' '.join(values)}") from None
+
+
 def _interrupt(signum, frame):
     # A job killed by a scheduler or `kill` records "interrupted" like Ctrl-C does.
     raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
@@ -298,8 +316,10 @@ def main(argv=None) -> int:
         from modules.sed.job import detect_with_job
 
         try:
-            events = detect_with_job(args.job, args.input, args.output, args.hop, args.threshold,
-                                     args.median_filter, args.min_duration, args.min_gap,
+            events = detect_with_job(args.job, args.input, args.output, args.hop,
+                                     _per_class(args.threshold, float, "--threshold"),
+                                     _per_class(args.median_filter, int, "--median-filter"),
+                                     args.min_duration, args.min_gap,
                                      progress=not args.no_progress)
         except (ValueError, FileExistsError) as error:
             raise SystemExit(f"spectrain detect: {error}") from None

@@ -100,6 +100,18 @@ def test_detect_finds_the_events_of_a_new_recording(job):
     with pytest.raises(SystemExit, match="spectrain detect:"):  # never overwrites
         main(["detect", "--job", str(folder), "--input", str(root / "new"),
               "--output", str(root / "detected"), "--no-progress"])
+    # per-class thresholds: a class that can never pass its threshold finds nothing
+    main(["detect", "--job", str(folder), "--input", str(root / "new"), "--output",
+          str(root / "strict"), "--threshold", "Chainsaw=1.0", "--median-filter", "3",
+          "--no-progress"])  # Dog bark keeps the job's threshold
+    strict = pd.read_csv(root / "strict" / "events.csv")
+    assert "Chainsaw" not in set(strict["label"]) and "Dog bark" in set(strict["label"])
+    with pytest.raises(SystemExit, match="unknown class.*Chainsaw, Dog bark"):
+        main(["detect", "--job", str(folder), "--input", str(root / "new"), "--output",
+              str(root / "bad"), "--threshold", "Chainsow=0.5"])
+    with pytest.raises(SystemExit, match="--threshold takes one number or CLASS=NUMBER"):
+        main(["detect", "--job", str(folder), "--input", str(root / "new"), "--output",
+              str(root / "bad"), "--threshold", "high"])
 
 
 def test_the_elephant_trainer_runs_on_raven_tables_and_replays(tmp_path):

@@ -397,6 +397,15 @@ def detect_with_job(job_dir, inputs, output_dir, hop_seconds=None, threshold=Non
     frame_hop = params.audio_length / params.event_bins
     if hop_seconds is None:
         hop_seconds = frame_hop * max(1, params.event_bins // 2)
+    for option, value in (("threshold", threshold), ("median filter", median_filter)):
+        unknown = sorted(set(value) - set(classes)) if isinstance(value, dict) else []
+        if unknown:
+            raise ValueError(f"{option} for unknown class(es) {', '.join(unknown)}; the job's "
+                             f"classes are {', '.join(classes)}")
+    if isinstance(threshold, dict):  # classes not named keep the job's threshold
+        threshold = {name: threshold.get(name, params.sed_threshold) for name in classes}
+    if isinstance(median_filter, dict):  # classes not named are not filtered
+        median_filter = {name: median_filter.get(name, 1) for name in classes}
     model = load_model(job_dir / "best_model.keras", compile=False)
     parse = resolve(info["parse_function"])(params)
 
