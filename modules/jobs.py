@@ -6,6 +6,7 @@ folder, once made, is never reused: a past job is never overwritten.
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import os
 import re
@@ -95,6 +96,18 @@ def find_job(cache_root: Path | str, mode: str, trainer: str, job_id: int | None
     if not finished:
         raise FileNotFoundError(f"no finished job (with best_model.keras) in {where}")
     return finished[-1]
+
+
+def stamped_path(folder: Path | str, prefix: str, suffix: str = "") -> Path:
+    """``<folder>/<prefix><YYYYmmdd-HHMMSS><suffix>``, or with ``-2``, ``-3``... after the time
+    when that exists: replays, explanations and other outputs never replace an earlier one."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(folder) / f"{prefix}{stamp}{suffix}"
+    serial = 1
+    while path.exists():
+        serial += 1
+        path = Path(folder) / f"{prefix}{stamp}-{serial}{suffix}"
+    return path
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from modules.jobs import atomic_write_text
+from modules.jobs import atomic_write_text, stamped_path
 from modules.parameters import Parameters
 
 
@@ -93,12 +93,7 @@ def replay_job(job_dir: Path | str, parse_function: Callable | None = None,
         for level in metrics for key in ("accuracy", "balanced_accuracy", "macro_f1",
                                          "confusion_matrix"))
 
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = job_dir / f"replay-{stamp}.txt"
-    serial = 1
-    while path.exists():  # never overwrite an earlier replay
-        serial += 1
-        path = job_dir / f"replay-{stamp}-{serial}.txt"
+    path = stamped_path(job_dir, "replay-", ".txt")  # never overwrite an earlier replay
     header = {"replay of": str(job_dir), "replayed": dt.datetime.now().isoformat(timespec="seconds"),
               "model": str(job_dir / "best_model.keras"), "validation files": len(validation)}
     text = reports.format_report(header, metrics, class_names, skipped.items())

@@ -16,13 +16,13 @@ Nothing is trained and no job folder is created; each call writes a new folder u
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
 import numpy as np
 
 from modules.augment.augmentations import ExamplePool, Recipe
+from modules.jobs import stamped_path
 
 
 def _linear_weights(maps: np.ndarray, params, n_bins: int) -> np.ndarray:
@@ -147,13 +147,8 @@ def pretend_block(run, datasets: dict, augmentations: list, parse_function, trai
     pool = ExamplePool(np.stack(audio), np.stack(labels), np.array(padded), params.sr,
                        input_shape)
 
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = (resolve_path(params.cache_root) / params.mode / trainer / "augment"
-              / f"clip{clip}-block{block + 1}-{stamp}")
-    serial = 1
-    while folder.exists():  # never overwrite an earlier look
-        serial += 1
-        folder = folder.with_name(f"clip{clip}-block{block + 1}-{stamp}-{serial}")
+    folder = stamped_path(resolve_path(params.cache_root) / params.mode / trainer / "augment",
+                          f"clip{clip}-block{block + 1}-")  # never overwrite an earlier look
     folder.mkdir(parents=True)
     soundfile.write(folder / "before.wav", pool.audio[0], params.sr)
     display = frontend_from_parameters(params) if len(input_shape) != 3 else None

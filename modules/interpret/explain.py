@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from modules.interpret.job import ExplainableJob, ExplainError, JobExamples
+from modules.jobs import stamped_path
 
 METHODS = ("gradcam", "saliency", "smoothgrad", "ig", "lime", "nmf")
 ATTRIBUTION_METHODS = ("gradcam", "saliency", "smoothgrad", "ig")
@@ -76,12 +77,7 @@ class ExplainOptions:
 
 
 def _new_folder(job_dir: Path, method: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = job_dir / "interpret" / f"{method}-{stamp}"
-    serial = 1
-    while folder.exists():  # two runs in the same second never share a folder
-        serial += 1
-        folder = job_dir / "interpret" / f"{method}-{stamp}-{serial}"
+    folder = stamped_path(job_dir / "interpret", f"{method}-")
     folder.mkdir(parents=True)
     return folder
 

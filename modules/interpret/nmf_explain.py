@@ -14,13 +14,13 @@ job; faithfulness over the explained examples.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
 import numpy as np
 
 from modules.interpret.job import ExplainableJob, ExplainError
+from modules.jobs import stamped_path
 
 INTERPRETER_PREFIX = "nmf-interpreter-"
 
@@ -65,12 +65,7 @@ def train_for_job(job: ExplainableJob, options, progress: bool = True):
     interpreter = train_interpreter(job.model, layer, train.inputs, spectrograms, W,
                                     epochs=options.epochs, stft_settings=settings,
                                     seed=options.seed, progress=progress)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = job.path / "interpret" / f"{INTERPRETER_PREFIX}{stamp}"
-    serial = 1
-    while folder.exists():
-        serial += 1
-        folder = job.path / "interpret" / f"{INTERPRETER_PREFIX}{stamp}-{serial}"
+    folder = stamped_path(job.path / "interpret", INTERPRETER_PREFIX)
     interpreter.save(folder)
     (folder / "training.json").write_text(json.dumps({
         "job": str(job.path), "layer": layer, "n_components": options.n_components,

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from modules.jobs import atomic_write_text
+from modules.jobs import atomic_write_text, stamped_path
 
 FRAMEWISE = "framewise_output"
 
@@ -325,8 +325,6 @@ def _plot_examples(job_dir: Path, result: dict, windows, classes, params) -> Non
 def replay_sed(job_dir, progress: bool = True):
     """Replay a sound event detection job: the best model on the same validation windows; the
     activity and metrics must equal the recorded ones."""
-    import datetime as dt
-
     from modules.parameters import Parameters
     from modules.parsers import resolve
     from modules.replay import ReplayResult
@@ -351,12 +349,7 @@ def replay_sed(job_dir, progress: bool = True):
     identical = difference == 0.0 and all(
         recorded[level][key] == now[level][key] for level in ("frames", "events")
         for key in ("micro", "overall") if key in now[level])
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = job_dir / f"replay-{stamp}.txt"
-    serial = 1
-    while path.exists():
-        serial += 1
-        path = job_dir / f"replay-{stamp}-{serial}.txt"
+    path = stamped_path(job_dir, "replay-", ".txt")
     text = (f"replay of {job_dir}\nframe F1 (micro): recorded "
             f"{recorded['frames']['micro']['f1']:.6f}, replayed {now['frames']['micro']['f1']:.6f}"
             f"\nevent F1: recorded {recorded['events']['overall']['f1']:.6f}, replayed "
