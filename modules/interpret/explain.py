@@ -329,7 +329,7 @@ def _lime_nmf(job, examples, predicted, options, folder, rows, progress) -> dict
 
     from modules.interpret.lime_explainer import lime_components
     from modules.interpret.nmf import activations, log_magnitude, resynthesize
-    from modules.interpret.nmf_explain import _plot_nmf, load_for_job
+    from modules.interpret.nmf_explain import plot_nmf_explanation, load_for_job
 
     interpreter, source = load_for_job(job)
     W, settings = interpreter.W, interpreter.stft_settings
@@ -353,7 +353,7 @@ def _lime_nmf(job, examples, predicted, options, folder, rows, progress) -> dict
         name = _example_name(row["position"], row["path"], row["chunk_index"])
         kept_audio = resynthesize(audio, W, H, kept, settings)
         soundfile.write(str(folder / f"{name}-explanation.wav"), kept_audio, settings.sr)
-        _plot_nmf(log_magnitude(audio, settings)[0], log_magnitude(kept_audio, settings)[0],
+        plot_nmf_explanation(log_magnitude(audio, settings)[0], log_magnitude(kept_audio, settings)[0],
                   relevance, folder / f"{name}.png",
                   f"LIME over NMF components for {row['predicted']}: {Path(row['path']).name} "
                   f"chunk {row['chunk_index']} (true {row['true']}); R^2 "

@@ -63,6 +63,7 @@ class ExplainableJob:
         self.multi_label = output_activation(self.model) == "sigmoid"
         self.progress = progress
         self._scores_and_probabilities = None
+        self._predictions = None
 
     # -- the model -------------------------------------------------------------------------------
     @property
@@ -100,9 +101,11 @@ class ExplainableJob:
         """(pre-activation class scores, model outputs) for model inputs, batched."""
         import keras
 
+        from modules.interpret.gradcam import score_output
+
         if self._scores_and_probabilities is None:
             self._scores_and_probabilities = keras.Model(
-                self.model.input, [_score_output(self.model), self.model.output])
+                self.model.input, [score_output(self.model), self.model.output])
         scores, probabilities = [], []
         for start in range(0, len(inputs), batch_size):
             s, p = self._scores_and_probabilities(np.asarray(inputs[start:start + batch_size]),
@@ -183,29 +186,20 @@ class ExplainableJob:
         """(file_index, chunk_index) of every example of the part: from predictions.csv for
         validation; otherwise by decoding (slow, but only needed to pick training examples)."""
         if part == "validation" and (self.path / "predictions.csv").is_file():
-            return pd.read_csv(self.path / "predictions.csv",
-                               usecols=["file_index", "chunk_index"])
+            return self.predictions()[["file_index", "chunk_index"]]
         raise ExplainError(f"choosing single examples needs {self.path / 'predictions.csv'}; "
                            f"explain the whole {part} part instead")
 
     def default_positions(self, per_class: int = 1) -> list[int]:
         """A spread of validation examples: the first ``per_class`` of each true class."""
-        predictions = pd.read_csv(self.path / "predictions.csv", usecols=["true_index"])
         chosen = []
-        for _, rows in predictions.groupby("true_index", sort=True):
+        for _, rows in self.predictions().groupby("true_index", sort=True):
             chosen.extend(rows.index[:per_class].tolist())
         return sorted(chosen)
 
     def predictions(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / "predictions.csv")
+        """The job's ``predictions.csv`` (read once)."""
+        if self._predictions is None:
+            self._predictions = pd.read_csv(self.path / "predictions.csv")
+        return self._predictions
 
-
-def _score_output(model):
-    """The pre-activation class scores of ``model`` (as Grad-CAM uses them), else its output."""
-    from modules.interpret.gradcam import LOGIT_LAYERS
-
-    names = {layer.name for layer in model.layers}
-    for name in LOGIT_LAYERS:
-        if name in names and len(model.get_layer(name).output.shape) == 2:
-            return model.get_layer(name).output
-    return model.output

@@ -100,7 +100,9 @@ def explain_with_nmf(job: ExplainableJob, examples, predicted, probabilities, op
     settings = interpreter.stft_settings or _stft_settings(job)
 
     # fidelity over the whole validation part: does the interpreter agree with the classifier?
-    validation = job.examples("validation", None, "decoding validation audio")
+    all_examples = len(examples) == len(job.predictions())  # --all: decoded already
+    validation = (examples if all_examples
+                  else job.examples("validation", None, "decoding validation audio"))
     _, classifier_probabilities = job.scores_and_probabilities(validation.inputs)
     agreement = fidelity(interpreter.predict(validation.inputs)["probabilities"],
                          classifier_probabilities, multi_label=interpreter.multi_label)
@@ -125,7 +127,7 @@ def explain_with_nmf(job: ExplainableJob, examples, predicted, probabilities, op
         row["n_relevant"] = len(relevant)
         for key, values in faithful["per_clip"].items():
             row[key] = float(values[i])
-        _plot_nmf(input_spectrograms[i], log_magnitude(explanation, settings)[0], relevances[i],
+        plot_nmf_explanation(input_spectrograms[i], log_magnitude(explanation, settings)[0], relevances[i],
                   folder / f"{name}.png",
                   f"NMF explanation of {row['predicted']} ({row['probability']:.2f}): "
                   f"{Path(row['path']).name} chunk {row['chunk_index']} (true {row['true']}); "
@@ -143,7 +145,7 @@ def explain_with_nmf(job: ExplainableJob, examples, predicted, probabilities, op
     return summary
 
 
-def _plot_nmf(spectrogram, explanation, relevance, path: Path, title: str, settings) -> None:
+def plot_nmf_explanation(spectrogram, explanation, relevance, path: Path, title: str, settings) -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 5.5), layout="constrained")
