@@ -266,7 +266,7 @@ def load_feature_set(path: PathArg) -> pd.DataFrame:
 
 
 def load_sed_clips(path: PathArg) -> pd.DataFrame:
-    """A folder of `spectrain clips` output (see :func:`modules.sed.windows.clips_dataset_table`)."""
+    """A folder of `spectrain clips` output (:func:`modules.sed.windows.clips_dataset_table`)."""
     from modules.sed.windows import clips_dataset_table  # modules.sed imports this module
 
     return clips_dataset_table(path)

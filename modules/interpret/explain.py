@@ -353,11 +353,12 @@ def _lime_nmf(job, examples, predicted, options, folder, rows, progress) -> dict
         name = _example_name(row["position"], row["path"], row["chunk_index"])
         kept_audio = resynthesize(audio, W, H, kept, settings)
         soundfile.write(str(folder / f"{name}-explanation.wav"), kept_audio, settings.sr)
-        plot_nmf_explanation(log_magnitude(audio, settings)[0], log_magnitude(kept_audio, settings)[0],
-                  relevance, folder / f"{name}.png",
-                  f"LIME over NMF components for {row['predicted']}: {Path(row['path']).name} "
-                  f"chunk {row['chunk_index']} (true {row['true']}); R^2 "
-                  f"{explanation.score:.2f}", settings)
+        plot_nmf_explanation(log_magnitude(audio, settings)[0],
+                             log_magnitude(kept_audio, settings)[0],
+                             relevance, folder / f"{name}.png",
+                             f"LIME over NMF components for {row['predicted']}: "
+                             f"{Path(row['path']).name} chunk {row['chunk_index']} (true "
+                             f"{row['true']}); R^2 {explanation.score:.2f}", settings)
         row["lime_r2"] = float(explanation.score)
         row["top_components"] = " ".join(f"{int(k)}:{w:+.3f}" for k, w in explanation.top[:5])
         scores.append(explanation.score)

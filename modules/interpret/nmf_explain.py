@@ -127,11 +127,12 @@ def explain_with_nmf(job: ExplainableJob, examples, predicted, probabilities, op
         row["n_relevant"] = len(relevant)
         for key, values in faithful["per_clip"].items():
             row[key] = float(values[i])
-        plot_nmf_explanation(input_spectrograms[i], log_magnitude(explanation, settings)[0], relevances[i],
-                  folder / f"{name}.png",
-                  f"NMF explanation of {row['predicted']} ({row['probability']:.2f}): "
-                  f"{Path(row['path']).name} chunk {row['chunk_index']} (true {row['true']}); "
-                  f"{len(relevant)} relevant components", settings)
+        plot_nmf_explanation(input_spectrograms[i], log_magnitude(explanation, settings)[0],
+                             relevances[i], folder / f"{name}.png",
+                             f"NMF explanation of {row['predicted']} "
+                             f"({row['probability']:.2f}): {Path(row['path']).name} chunk "
+                             f"{row['chunk_index']} (true {row['true']}); {len(relevant)} "
+                             f"relevant components", settings)
     medians = faithful["median"]
     summary = {"layer": interpreter.layer_name, "components": int(interpreter.W.shape[1]),
                "interpreter": source.name, "fidelity_examples": len(validation)}
@@ -145,7 +146,8 @@ def explain_with_nmf(job: ExplainableJob, examples, predicted, probabilities, op
     return summary
 
 
-def plot_nmf_explanation(spectrogram, explanation, relevance, path: Path, title: str, settings) -> None:
+def plot_nmf_explanation(spectrogram, explanation, relevance, path: Path, title: str,
+                         settings) -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 5.5), layout="constrained")

@@ -316,7 +316,8 @@ def _plot_examples(job_dir: Path, result: dict, windows, classes, params) -> Non
         true = _window_events(windows.clips.iloc[i:i + 1], [start], params.audio_length)
         estimated = result["estimated"][result["estimated"]["file"] == clip["path"]]
         plot_detection(spectrogram, params.audio_length / spectrogram.shape[1],
-                       result["activity"][i], classes, folder / f"{i:04d}-{Path(clip['path']).stem}.png",
+                       result["activity"][i], classes,
+                       folder / f"{i:04d}-{Path(clip['path']).stem}.png",
                        f"{Path(clip['path']).name} from {start:.2f} s", true_events=true,
                        predicted_events=estimated, thresholds=params.sed_threshold,
                        activity_seconds=params.audio_length / params.event_bins)
