@@ -200,8 +200,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     from modules.models import load_model
     from modules.models.feature_mlp import adapt_standardization
     from modules.models.finetune import build_network, output_activation
-    from modules.tracking import Tracker
-    from modules.training_metrics import metric_direction, training_metrics
+    from modules.training_metrics import training_metrics
 
     progress = launch_options.progress
     if run.task == "sed":
@@ -255,11 +254,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
                       json.dumps(info["augmentation"], indent=2, default=str) + "\n")
     atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
 
-    tracker = Tracker(params.tracking_uri, cache_root, experiment=params.mode,
-                      run_name=f"{info['trainer']}/{job.path.name}",
-                      tags={"job_dir": str(job.path), "trainer": info["trainer"],
-                            "mlflow.note.content": params.description})
-    tracker.log_params(params.snapshot())
+    tracker = start_tracker(params, cache_root, info, job.path)
 
     # ---- decode once, cache ----------------------------------------------------------------
     skipped = SkippedFiles()
@@ -321,7 +316,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
             else keras.losses.CategoricalCrossentropy())
     # Standardisation layers (feature_mlp) learn their statistics from the training examples
     # as they are, before any augmentation.
-    standardized = adapt_standardization(network, (
+    standardized = adapt_standardization(network, lambda: (
         inputs.numpy() for inputs, _ in evaluation_dataset(train_decoded, parse, 256)))
     if standardized:
         print(f"standardised the inputs ({', '.join(standardized)}) on the {n_train} "
@@ -332,7 +327,6 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     info["model_parameters"] = int(network.count_params())
     atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
 
-    direction = metric_direction(params.target_metric)
     callbacks = job_callbacks(params, job.path, tracker)
     network.fit(train_ds, validation_data=val_ds, epochs=params.n_epochs, callbacks=callbacks,
                 shuffle=False,  # the dataset shuffles itself, from the job's seed
@@ -344,7 +338,7 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     # ---- evaluate the best model exactly as a replay will ------------------------------------
     history = pd.read_csv(job.path / "history.csv")
     column = history[params.target_metric]
-    best_row = int(column.idxmin() if direction == "min" else column.idxmax())
+    best_row = best_history_row(history, params.target_metric)
     info["best_epoch"] = int(history["epoch"].iloc[best_row]) + 1
     info["epochs_run"] = len(history)
     best = load_model(job.path / "best_model.keras", compile=False)  # predicting only
@@ -421,6 +415,26 @@ def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_func
     tracker.log_artifact(job.path / "best_model.keras", "model")
     tracker.log_artifacts(job.path / "gradcam", "gradcam")
     return tracker
+
+
+def start_tracker(params: Parameters, cache_root: Path, info: dict, job_dir: Path):
+    """The job's MLflow run (named trainer/job, tagged with the folder), parameters logged."""
+    from modules.tracking import Tracker
+
+    tracker = Tracker(params.tracking_uri, cache_root, experiment=params.mode,
+                      run_name=f"{info['trainer']}/{job_dir.name}",
+                      tags={"job_dir": str(job_dir), "trainer": info["trainer"],
+                            "mlflow.note.content": params.description})
+    tracker.log_params(params.snapshot())
+    return tracker
+
+
+def best_history_row(history: pd.DataFrame, target_metric: str) -> int:
+    """Row of ``history`` (the CSV log) at the best epoch by ``target_metric``."""
+    from modules.training_metrics import metric_direction
+
+    column = history[target_metric]
+    return int(column.idxmin() if metric_direction(target_metric) == "min" else column.idxmax())
 
 
 def job_callbacks(params: Parameters, job_dir: Path, tracker) -> list:

@@ -145,9 +145,8 @@ def run_sed_training(run, job, datasets, model_spec, parse_function, info, cache
     from modules.data import TABLE_COLUMNS, check_no_group_leak, testing_subset
     from modules.sed.metrics import format_sed_report
     from modules.sed.windows import RandomWindows
-    from modules.tracking import Tracker
-    from modules.training import _adopt_model_frontend, job_callbacks, load_and_split
-    from modules.training_metrics import metric_direction
+    from modules.training import (_adopt_model_frontend, best_history_row, job_callbacks,
+                                  load_and_split, start_tracker)
 
     if augmentations:
         raise ValueError("augmentation lists are not supported in sound event detection jobs "
@@ -185,11 +184,7 @@ def run_sed_training(run, job, datasets, model_spec, parse_function, info, cache
     info.update(class_names=classes, task="sed", event_bins=params.event_bins,
                 window_seconds=params.audio_length)
     atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
-    tracker = Tracker(params.tracking_uri, cache_root, experiment=params.mode,
-                      run_name=f"{info['trainer']}/{job.path.name}",
-                      tags={"job_dir": str(job.path), "trainer": info["trainer"],
-                            "mlflow.note.content": params.description})
-    tracker.log_params(params.snapshot())
+    tracker = start_tracker(params, cache_root, info, job.path)
 
     windows = dict(sr=params.sr, window_seconds=params.audio_length,
                    event_bins=params.event_bins, seed=params.seed)
@@ -216,7 +211,6 @@ def run_sed_training(run, job, datasets, model_spec, parse_function, info, cache
     info["model_name"] = network.name
     info["model_parameters"] = int(network.count_params())
     atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
-    direction = metric_direction(params.target_metric)
     callbacks = job_callbacks(params, job.path, tracker)
     network.fit(train_ds, validation_data=val_ds, epochs=params.n_epochs, callbacks=callbacks,
                 shuffle=False,  # the windows dataset shuffles itself, from the job's seed
@@ -225,7 +219,7 @@ def run_sed_training(run, job, datasets, model_spec, parse_function, info, cache
 
     history = pd.read_csv(job.path / "history.csv")
     column = history[params.target_metric]
-    best_row = int(column.idxmin() if direction == "min" else column.idxmax())
+    best_row = best_history_row(history, params.target_metric)
     info["best_epoch"] = int(history["epoch"].iloc[best_row]) + 1
     info["epochs_run"] = len(history)
     result = evaluate_job(job.path, progress=progress, params=params, classes=classes,

@@ -63,10 +63,13 @@ def _input_normalizations(model: keras.Model) -> list:
 def adapt_standardization(model: keras.Model, batches) -> list[str]:
     """Set every input ``Normalization`` layer of ``model`` to the mean and variance of the
     examples in ``batches`` (an iterable of input arrays, e.g. the training set without
-    augmentation). Returns the names of the layers set; no layer, nothing read."""
+    augmentation, or a function returning one, called only when there is a layer to set).
+    Returns the names of the layers set; no layer, nothing read."""
     targets = _input_normalizations(model)
     if not targets:
         return []
+    if callable(batches):
+        batches = batches()
     total, count, squares = None, 0, None
     for batch in batches:  # one pass, float64 sums
         values = np.asarray(batch, np.float64).reshape(-1, np.shape(batch)[-1])
