@@ -286,8 +286,8 @@ def evaluate_job(job_dir: Path, progress: bool, params, classes, windows, parse)
     metrics = evaluate_windows(activity, targets, windows.clips, starts, params.audio_length,
                                classes, params.sed_threshold)
     estimated = metrics.pop("estimated_events")
-    return {"activity": activity, "targets": targets, "starts": starts, "metrics": metrics,
-            "estimated": estimated}
+    return {"audio": audio, "activity": activity, "targets": targets, "starts": starts,
+            "metrics": metrics, "estimated": estimated}
 
 
 def _plot_examples(job_dir: Path, result: dict, windows, classes, params) -> None:
@@ -300,7 +300,7 @@ def _plot_examples(job_dir: Path, result: dict, windows, classes, params) -> Non
 
     folder = job_dir / "examples"
     folder.mkdir(exist_ok=True)
-    audio, _ = windows.numpy_epoch(0)
+    audio = result["audio"]
     frontend = frontend_from_parameters(params)
     count = min(params.n_example_plots, len(audio))
     for i in range(count):
