@@ -1,7 +1,13 @@
-"""``launch_job``: one job block of a trainer file -> one job folder under ``cache/``.
+"""``launch_job``: one job block of a trainer file -> one job folder under ``cache/``; and the one
+job skeleton every task runs in.
 
 A trainer sets fields on the global ``parameters`` and calls ``launch_job``; this is the only
 library function that reads the global object. It freezes a snapshot and hands that down.
+
+The skeleton (:func:`train_job`) makes the folder and takes its id, records the status, and in
+between calls the hooks of the job's task (:mod:`modules.tasks`) around the steps every job
+shares: split files, seeding, the model's front end, the input shape, the parameters snapshot,
+tracking, fitting with the common callbacks, the best epoch, metrics, report and artifacts.
 """
 
 from __future__ import annotations
@@ -17,13 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import pandas as pd
 
-from modules import PROJECT_ROOT
-from modules.jobs import JobRef, atomic_write_text, create_job_dir, find_job
+from modules.jobs import atomic_write_text, create_job_dir, find_job
 from modules.parameters import Parameters, parameters
 from modules.parsers import qualified_name, spec_parser
+from modules.tasks import JobContext, Task, get_task
+from modules.tasks.common import (adopt_model_frontend, best_history_row, job_callbacks,
+                                  json_default, load_and_split, resolve_path, seed_everything,
+                                  start_tracker)
+from modules.tasks.registry import task_name
+
+__all__ = ["LaunchOptions", "forget_blocks", "launch_job", "launch_options", "load_and_split",
+           "resolve_path", "train_job"]
+
 
 @dataclass
 class LaunchOptions:
@@ -46,10 +59,25 @@ launch_options = LaunchOptions()
 _blocks_launched: dict[str, int] = {}  # trainer file -> launch_job calls so far in this process
 
 
-def resolve_path(path: str | Path) -> Path:
-    """Relative paths in parameters are relative to the project root, not the current folder."""
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+def forget_blocks(trainer_file) -> None:
+    """Start counting a trainer file's job blocks afresh (each run of a trainer starts at block 1)."""
+    _blocks_launched.pop(str(trainer_file), None)
+
+
+@dataclass(frozen=True)
+class JobBlock:
+    """What one ``launch_job`` call asks for."""
+
+    datasets: dict
+    model: object
+    parse_function: Callable
+    augmentations: list
+    trainer_file: Path
+    block: int  # 0-based position of the call in its trainer file
+
+    @property
+    def trainer(self) -> str:
+        return self.trainer_file.stem
 
 
 def _calling_trainer() -> Path:
@@ -77,19 +105,14 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (), audio_aug_
     examples only; they are checked here, before anything else runs.
     Returns the job folder (or, in a validation-only run, the replayed job's folder or None).
     """
-    parse_function = parse_function or spec_parser
+    from modules.augment import build_augmentations
+
     trainer_file = _calling_trainer()
     block = _blocks_launched.get(str(trainer_file), 0)
     _blocks_launched[str(trainer_file)] = block + 1
-    from modules.augment import build_augmentations
-    from modules.data.respiratory import TASK_CLASSES
-    from modules.training_metrics import check_target_metric
-
     augmentations = build_augmentations(spec_aug_params, audio_aug_params)
-    if parameters.task and parameters.task not in (*TASK_CLASSES, "sed"):
-        raise ValueError(f"unknown task {parameters.task!r}; expected '' (the datasets' labels), "
-                         f"'sed' (sound event detection) or one of {', '.join(TASK_CLASSES)}")
-    check_target_metric(parameters.target_metric, parameters.task, parameters.n_classes)
+    task = get_task(parameters.task)
+    task.check(parameters, augmentations)
     if not isinstance(datasets, dict) or not datasets:
         raise TypeError('datasets takes a dict of dataset names to 0/1 flags, e.g. {"Esc10": 1}')
 
@@ -99,21 +122,20 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (), audio_aug_
     _apply_launch_options(run)
     if not run.mode:
         run.mode = trainer_file.parent.name
-    trainer = trainer_file.stem
-
+    spec = JobBlock(datasets, model, parse_function or spec_parser, augmentations, trainer_file,
+                    block)
     if launch_options.pretend is not None:
         from modules.augment.pretend import pretend_block
 
-        folder = pretend_block(run, datasets, augmentations, parse_function, trainer, block,
-                               launch_options.pretend, model=model,
+        folder = pretend_block(run, datasets, augmentations, spec.parse_function, spec.trainer,
+                               block, launch_options.pretend, model=model,
                                only_block=launch_options.pretend_block)
         if folder:
             launch_options.pretended.append(folder)
         return folder
     if launch_options.validation_only:
-        return _replay_block(run, trainer, block, parse_function)
-    return _train_job(run, datasets, model, parse_function, trainer_file, trainer, block,
-                      augmentations)
+        return _replay_block(run, spec)
+    return train_job(task, run, spec, progress=launch_options.progress)
 
 
 def _apply_launch_options(params: Parameters) -> None:
@@ -127,58 +149,62 @@ def _apply_launch_options(params: Parameters) -> None:
         params.data_root = launch_options.data_root
 
 
-# ----------------------------------------------------------------------------------- replay
-def _replay_block(run: Parameters, trainer: str, block: int, parse_function: Callable) -> Path | None:
+def _replay_block(run: Parameters, spec: JobBlock) -> Path | None:
     from modules.replay import replay_job
 
-    job = find_job(resolve_path(run.cache_root), run.mode, trainer,
+    job = find_job(resolve_path(run.cache_root), run.mode, spec.trainer,
                    job_id=launch_options.job, testing=True if launch_options.testing else None)
     info = json.loads((job.path / "job.json").read_text())
-    if info.get("block", 0) != block or launch_options.replayed:
-        print(f"job block {block + 1}: not replayed (job {job.path.name} came from block "
+    if info.get("block", 0) != spec.block or launch_options.replayed:
+        print(f"job block {spec.block + 1}: not replayed (job {job.path.name} came from block "
               f"{info.get('block', 0) + 1})")
         return None
-    replay_job(job.path, parse_function=parse_function, progress=launch_options.progress)
+    replay_job(job.path, parse_function=spec.parse_function, progress=launch_options.progress)
     launch_options.replayed.append(job.path)
     return job.path
 
 
-# ---------------------------------------------------------------------------------- training
-def _train_job(run: Parameters, datasets, model, parse_function, trainer_file: Path, trainer: str,
-               block: int, augmentations: list) -> Path:
+# ------------------------------------------------------------------------------ the skeleton
+def _write_info(ctx: JobContext) -> None:
+    atomic_write_text(ctx.path / "job.json", json.dumps(ctx.info, indent=2) + "\n")
+
+
+def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True) -> Path:
+    """Run one job of ``task`` in a new job folder; its status is recorded whatever happens,
+    and a failure keeps everything written so far (``error.txt`` says what went wrong)."""
     cache_root = resolve_path(run.cache_root)
-    job = create_job_dir(cache_root, run.mode, trainer, run.testing)
+    job = create_job_dir(cache_root, run.mode, spec.trainer, run.testing)
     run.job_id = job.job_id
-    started, clock = _now(), time.time()
+    clock = time.time()
     info = {
-        "job_id": job.job_id, "job_dir": str(job.path), "trainer": trainer,
-        "trainer_file": str(trainer_file), "block": block, "mode": run.mode,
-        "testing": run.testing, "datasets": datasets, "status": "running",
-        "started": started, "parse_function": qualified_name(parse_function),
-        "model": qualified_name(model),
+        "job_id": job.job_id, "job_dir": str(job.path), "trainer": spec.trainer,
+        "trainer_file": str(spec.trainer_file), "block": spec.block, "mode": run.mode,
+        "testing": run.testing, "datasets": spec.datasets, "status": "running",
+        "started": _now(), "parse_function": qualified_name(spec.parse_function),
+        "model": qualified_name(spec.model), "task": task_name(run.task),
     }
-    atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
+    ctx = JobContext(run, job, info, cache_root, spec.datasets, spec.model, spec.parse_function,
+                     spec.augmentations, progress=progress,
+                     verbose=1 if progress and _interactive() else 2)
+    _write_info(ctx)
     title = f"job {job.job_id}{' (testing)' if run.testing else ''}: {job.path}"
     print(f"\n{'=' * len(title)}\n{title}\n{'=' * len(title)}")
     if run.description:
         print(f"description: {run.description}")
-    tracker = None
     try:
-        tracker = _run_training(run, job, datasets, model, parse_function, info, cache_root,
-                                augmentations)
+        _run_job(task, ctx)
         info.update(status="finished", finished=_now(), duration_s=round(time.time() - clock, 1))
-        atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
-        if tracker:
-            tracker.log_artifact(job.path / "job.json")
-            tracker.end("FINISHED")
+        _write_info(ctx)
+        ctx.tracker.log_artifact(job.path / "job.json")
+        ctx.tracker.end("FINISHED")
     except BaseException as error:
         # Keep everything written so far; say what happened where the results would have been.
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         info.update(status=status, finished=_now(), error=f"{type(error).__name__}: {error}")
-        atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
+        _write_info(ctx)
         atomic_write_text(job.path / "error.txt", traceback.format_exc())
-        if tracker:
-            tracker.end("KILLED" if status == "interrupted" else "FAILED")
+        if ctx.tracker:
+            ctx.tracker.end("KILLED" if status == "interrupted" else "FAILED")
         print(f"job {job.job_id} {status}: {info['error']} (details in {job.path / 'error.txt'})")
         raise
     # Outside the guarded block: nothing after this point can turn a finished job into a failed one.
@@ -186,425 +212,101 @@ def _train_job(run: Parameters, datasets, model, parse_function, trainer_file: P
     return job.path
 
 
-def _run_training(run: Parameters, job: JobRef, datasets, model_spec, parse_function, info: dict,
-                  cache_root: Path, augmentations: list):
-    import keras
-    import tensorflow as tf
-
-    from modules import evaluation
-    from modules.augment import AugmentedTrainingSet, ExamplePool, describe
-    from modules.data import TABLE_COLUMNS, testing_subset
-    from modules.data.respiratory import make_chunk_labeler
-    from modules.pipeline import (AudioConfig, SkippedFiles, balanced_class_weights, decoded_dataset,
-                                  evaluation_dataset, fill_cache, one_hot_labels, training_dataset)
+def _run_job(task: Task, ctx: JobContext) -> None:
     from modules.models import load_model
-    from modules.models.feature_mlp import adapt_standardization
-    from modules.models.finetune import build_network, output_activation
-    from modules.training_metrics import training_metrics
 
-    progress = launch_options.progress
-    if run.task == "sed":
-        from modules.sed.job import run_sed_training
-
-        return run_sed_training(run, job, datasets, model_spec, parse_function, info,
-                                cache_root, augmentations, progress)
-    # ---- data -----------------------------------------------------------------------------
-    train, validation, class_names = load_and_split(run, datasets)
-    if run.n_classes is None:
-        run.n_classes = len(class_names)
-    elif run.n_classes != len(class_names):
-        raise ValueError(f"parameters.n_classes is {run.n_classes}, but the data has "
-                         f"{len(class_names)} classes: {', '.join(class_names)}")
-    if run.testing:
-        run.n_epochs = run.testing_epochs
-        run.n_example_plots = min(run.n_example_plots, 1)  # matplotlib needs ~0.15 s a figure
-        train = testing_subset(train, run.testing_files_per_class, seed=run.seed)
-        validation = testing_subset(validation, run.testing_files_per_class,
-                                    seed=run.seed)
-    for name, part in (("train", train), ("validation", validation)):
-        part.reindex(columns=TABLE_COLUMNS).to_csv(job.path / f"{name}.csv", index=False)
-
-    # ---- seeds, front end, parameters snapshot ---------------------------------------------
-    keras.utils.set_random_seed(run.seed)
-    if run.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    from modules.data.feature_sets import feature_reference
-
-    if not any(feature_reference(path) for path in train["path"][:1]):
-        _adopt_model_frontend(run, model_spec)  # first: it may change the sample rate
-    audio = AudioConfig.from_parameters(run, [*train["path"], *validation["path"]])
-    if audio.features:
-        _check_feature_job(augmentations, info)
-    parse = parse_function(run.freeze())
-    example_input = parse(tf.zeros([1, audio.samples]), tf.zeros([1, len(class_names)]))[0]
-    derived_shape = tuple(int(d) for d in example_input.shape[1:])
-    if run.shape is None:
-        run.shape = derived_shape
-    elif tuple(run.shape) != derived_shape:
-        raise ValueError(f"parameters.shape is {tuple(run.shape)}, but the parse function "
-                         f"gives {derived_shape} for these front-end settings; set shape = None")
-    for augmentation in augmentations:
-        augmentation.bind(class_names)
-        augmentation.check_input(run.shape)
-    params = run.freeze()
-    params.save(job.path / "params.json")
-    info["class_names"] = class_names
-    info["augmentation"] = describe(augmentations)
-    atomic_write_text(job.path / "augmentation.json",
-                      json.dumps(info["augmentation"], indent=2, default=str) + "\n")
-    atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
-
-    tracker = start_tracker(params, cache_root, info, job.path)
-
-    # ---- decode once, cache ----------------------------------------------------------------
-    skipped = SkippedFiles()
-    # "disk": tf.data cache files inside the job folder, removed when the job has finished.
-    cache = params.data_cache if params.data_cache != "disk" else None
-    train_labels = one_hot_labels(train["label"], class_names)
-    val_labels = one_hot_labels(validation["label"], class_names)
-    labeler_args = (params.task, class_names, audio.sr, audio.audio_length, audio.step_size,
-                    audio.chunking, params.overlap_threshold)
-    # Augmentation keeps the decoded training examples in memory itself (examples are paired at
-    # random), so tf.data does not cache a second copy.
-    augmenting = bool(augmentations) or params.oversample
-    train_decoded = decoded_dataset(train["path"], train_labels, audio, skipped,
-                                    cache="none" if augmenting
-                                    else cache or str(job.path / ".decoded_train"),
-                                    chunk_labels=make_chunk_labeler(train, *labeler_args))
-    val_decoded = decoded_dataset(validation["path"], val_labels, audio, skipped,
-                                  cache=cache or str(job.path / ".decoded_validation"),
-                                  chunk_labels=make_chunk_labeler(validation, *labeler_args))
-    train_meta = fill_cache(train_decoded, len(train), "decoding training audio", progress,
-                            keep_audio=augmenting)
-    val_meta = fill_cache(val_decoded, len(validation), "decoding validation audio", progress)
-    print(f"training: {len(train)} files -> {len(train_meta['label'])} examples; "
-          f"validation: {len(validation)} files -> {len(val_meta['label'])} examples; "
-          f"{len(class_names)} classes; {len(skipped)} files skipped")
-
-    class_weights = balanced_class_weights(train_meta["label"]) if params.class_weights else None
-    n_train = len(train_meta["label"])
-    if augmenting:
-        pool = ExamplePool(train_meta.pop("audio"), train_meta["label"], train_meta["padded"],
-                           audio.sr, params.shape)
-        augmented = AugmentedTrainingSet(pool, augmentations, params.seed, params.oversample,
-                                         warn=print)
-        print(augmented.summary())
-        info["training_examples_per_epoch"] = augmented.summary()
-        train_ds = augmented.dataset(parse, params.batch_size, class_weights)
-    else:
-        train_ds = training_dataset(train_decoded, parse, params.batch_size, params.seed,
-                                    n_train, class_weights)
-    val_ds = evaluation_dataset(val_decoded, parse, params.batch_size, len(val_meta["label"]))
-
-    # ---- model -----------------------------------------------------------------------------
-    network, transfer = build_network(model_spec, params.shape, params.n_classes,
-                                      resolve_path(params.pretrained_path) if params.pretrained_path
-                                      else None, params.freeze_base)
-    if transfer:
-        print(transfer.summary())
-        info["pretrained"] = {"path": transfer.source, "layers_loaded": len(transfer.copied),
-                              "new_head": transfer.new_head, "frozen": len(transfer.frozen)}
-    expected = tuple(network.input_shape[1:])
-    if expected != tuple(params.shape):
-        hint = (" (a model with its own front end takes waveforms: use waveform_parser)"
-                if len(expected) == 1 else "")
-        raise ValueError(f"the model takes inputs of shape {expected}, the parse function gives "
-                         f"{tuple(params.shape)}{hint}")
-    # A sigmoid head is a multi-label head (PANNs, HTS-AT): binary cross-entropy per class.
-    multi_label = output_activation(network) == "sigmoid"
-    loss = (keras.losses.BinaryCrossentropy() if multi_label
-            else keras.losses.CategoricalCrossentropy())
-    # Standardisation layers (feature_mlp) learn their statistics from the training examples
-    # as they are, before any augmentation.
-    standardized = adapt_standardization(network, lambda: (
-        inputs.numpy() for inputs, _ in evaluation_dataset(train_decoded, parse, 256)))
-    if standardized:
-        print(f"standardised the inputs ({', '.join(standardized)}) on the {n_train} "
-              f"training examples")
-    network.compile(optimizer=keras.optimizers.Adam(params.lr), loss=loss,
-                    metrics=training_metrics(params.task, params.n_classes, multi_label))
-    info["model_name"] = network.name
-    info["model_parameters"] = int(network.count_params())
-    atomic_write_text(job.path / "job.json", json.dumps(info, indent=2) + "\n")
-
-    callbacks = job_callbacks(params, job.path, tracker)
-    network.fit(train_ds, validation_data=val_ds, epochs=params.n_epochs, callbacks=callbacks,
-                shuffle=False,  # the dataset shuffles itself, from the job's seed
-                verbose=1 if progress and _interactive() else 2)
-    network.save(job.path / "last_model.keras")
-    for leftover in job.path.glob(".decoded_*"):
+    _prepare(task, ctx)
+    ctx.tracker = start_tracker(ctx.params, ctx.cache_root, ctx.info, ctx.path)
+    train_ds, val_ds = task.datasets(ctx)
+    network = ctx.network = task.network(ctx)
+    ctx.info["model_name"] = network.name
+    ctx.info["model_parameters"] = int(network.count_params())
+    _write_info(ctx)
+    network.fit(train_ds, validation_data=val_ds, epochs=ctx.params.n_epochs,
+                callbacks=job_callbacks(ctx.params, ctx.path, ctx.tracker),
+                shuffle=False,  # the datasets shuffle themselves, from the job's seed
+                verbose=ctx.verbose)
+    network.save(ctx.path / "last_model.keras")
+    for leftover in ctx.path.glob(".decoded_*"):
         leftover.unlink()
 
     # ---- evaluate the best model exactly as a replay will ------------------------------------
-    history = pd.read_csv(job.path / "history.csv")
-    column = history[params.target_metric]
-    best_row = best_history_row(history, params.target_metric)
-    info["best_epoch"] = int(history["epoch"].iloc[best_row]) + 1
-    info["epochs_run"] = len(history)
-    best = load_model(job.path / "best_model.keras", compile=False)  # predicting only
-    n_val = len(val_meta["label"])
-    table, metrics = evaluation.evaluate_model(best, val_ds, val_meta, validation["path"],
-                                               class_names, "validating best model", progress,
-                                               groups=evaluation.file_groups(validation),
-                                               task=params.task or None)
-    metrics["best_epoch"] = info["best_epoch"]
-    table.to_csv(job.path / "predictions.csv", index=False, float_format="%.9g")
-    atomic_write_text(job.path / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    history = pd.read_csv(ctx.path / "history.csv")
+    best_row = best_history_row(history, ctx.params.target_metric)
+    ctx.info["best_epoch"] = int(history["epoch"].iloc[best_row]) + 1
+    ctx.info["epochs_run"] = len(history)
+    best = load_model(ctx.path / "best_model.keras", compile=False)  # predicting only
+    metrics = task.evaluate(ctx, best)
+    metrics["best_epoch"] = ctx.info["best_epoch"]
+    atomic_write_text(ctx.path / "metrics.json",
+                      json.dumps(metrics, indent=2, default=json_default) + "\n")
+    _report(task, ctx, best, metrics, history[ctx.params.target_metric].iloc[best_row])
 
-    header = {
-        "job": str(job.path), "trainer": f"{info['trainer_file']} (job block {info['block'] + 1})",
-        "description": params.description or "-", "started": info["started"], "reported": _now(),
-        "datasets": ", ".join(name for name, flag in info["datasets"].items() if flag),
-        "classes": f"{len(class_names)}: {', '.join(class_names)}",
-        "split": _describe_split(params),
-        "training": f"{len(train)} files -> {len(train_meta['label'])} examples"
-                    + (f" ({info['training_examples_per_epoch']})"
-                       if "training_examples_per_epoch" in info else ""),
-        "augmentation": "; ".join(f"{a.domain}: {a!r}" for a in augmentations) or "none",
-        "task": params.task or "labels of the datasets",
-        "validation": f"{len(validation)} files -> {n_val} examples",
-        "model": f"{network.name} ({info['model_parameters']:,} parameters)",
-        "pretrained": (f"{params.pretrained_path} ({info['pretrained']['layers_loaded']} layers; "
-                       f"new head: {', '.join(info['pretrained']['new_head']) or 'none'}; "
-                       f"{'base frozen' if params.freeze_base else 'all layers trained'})")
-        if params.pretrained_path else "none",
-        "input": f"{params.shape} from {info['parse_function']}",
-        "epochs": f"{info['epochs_run']} run, best {info['best_epoch']} "
-                  f"({params.target_metric} = {column.iloc[best_row]:.4f})",
-        "mlflow": f"{tracker.uri} run {tracker.run_id}" if tracker.run_id else "off",
-    }
+
+def _prepare(task: Task, ctx: JobContext) -> None:
+    """Data, seeds, front end and input shape; then the frozen parameters snapshot."""
+    from modules.data import TABLE_COLUMNS
+
+    run = ctx.run
+    if run.testing:
+        run.n_epochs = run.testing_epochs
+    task.load_data(ctx)
+    for name, part in (("train", ctx.train), ("validation", ctx.validation)):
+        part.reindex(columns=TABLE_COLUMNS).to_csv(ctx.path / f"{name}.csv", index=False)
+    seed_everything(run)
+    if task.frontend(ctx):
+        adopt_model_frontend(run, ctx.model_spec)  # first: it may change the sample rate
+    samples = task.example_samples(ctx)
+    ctx.parse = ctx.parse_function(run.freeze())
+    derived = _input_shape(ctx.parse, samples, len(ctx.class_names))
+    if run.shape is None:
+        run.shape = derived
+    elif tuple(run.shape) != derived:
+        raise ValueError(f"parameters.shape is {tuple(run.shape)}, but the parse function "
+                         f"gives {derived} for these front-end settings; set shape = None")
+    task.prepare(ctx)
+    ctx.params = run.freeze()
+    ctx.params.save(ctx.path / "params.json")
+    ctx.info["class_names"] = ctx.class_names
+    _write_info(ctx)
+
+
+def _input_shape(parse, samples: int, n_classes: int) -> tuple:
+    import tensorflow as tf
+
+    example = parse(tf.zeros([1, samples]), tf.zeros([1, n_classes]))[0]
+    return tuple(int(d) for d in example.shape[1:])
+
+
+def _report(task: Task, ctx: JobContext, best, metrics: dict, best_value: float) -> None:
+    """The report, plots and tracked results of a finished job."""
     from modules import reports
 
-    report = reports.format_report(header, metrics, class_names, skipped.items())
-    atomic_write_text(job.path / "report.txt", report)
+    params, info, tracker = ctx.params, ctx.info, ctx.tracker
+    header = {
+        "job": str(ctx.path), "trainer": f"{info['trainer_file']} (job block {info['block'] + 1})",
+        "description": params.description or "-", "started": info["started"], "reported": _now(),
+        "datasets": ", ".join(name for name, flag in info["datasets"].items() if flag),
+        "model": f"{ctx.network.name} ({info['model_parameters']:,} parameters)",
+        "epochs": f"{info['epochs_run']} run, best {info['best_epoch']} "
+                  f"({params.target_metric} = {best_value:.4f})",
+        "mlflow": f"{tracker.uri} run {tracker.run_id}" if tracker.run_id else "off",
+    }
+    report = task.report(ctx, metrics, header)
+    atomic_write_text(ctx.path / "report.txt", report)
     print(report)
-    atomic_write_text(job.path / "skipped.txt",
-                      "".join(f"{p}\t{r}\n" for p, r in skipped.items()))
-    reports.plot_confusion_matrix(metrics["examples"]["confusion_matrix"], class_names,
-                                  job.path / "confusion_matrix.png",
-                                  title=f"{params.mode}/{info['trainer']} job {job.job_id}: "
-                                        f"accuracy {metrics['examples']['accuracy']:.3f}")
-    reports.plot_history(history, job.path / "history.png", best_epoch=info["best_epoch"])
-    if "patients" in metrics["examples"]:
-        reports.plot_patient_confusion(
-            metrics["examples"]["patients"], job.path / "patient_confusion_matrix.png",
-            title=f"{params.mode}/{info['trainer']} job {job.job_id}: patients")
-    if audio.features:
-        # Feature vectors have no time-frequency layout to draw or to attribute with Grad-CAM.
-        atomic_write_text(job.path / "examples.txt", "no spectrogram examples or Grad-CAM maps: "
-                          "this job's inputs are feature vectors, not spectrograms\n")
-        reports.write_true_negatives(table, reports.outcome_sets(table, class_names),
-                                     job.path / "tns.txt")
-    else:
-        _write_examples(job.path, best, val_ds, table, class_names, params, progress)
-
-    summary = {"best_accuracy": metrics["examples"]["accuracy"],
-               "best_balanced_accuracy": metrics["examples"]["balanced_accuracy"],
-               "best_macro_f1": metrics["examples"]["macro_f1"], "best_epoch": info["best_epoch"]}
-    for key in ("sensitivity", "specificity", "icbhi_score", "roc_auc"):  # respiratory tasks
-        value = metrics["examples"].get(key)
-        if isinstance(value, float) and np.isfinite(value):
-            summary[f"best_{key}"] = value
-    tracker.log_metrics(summary, step=info["best_epoch"])
-    for name in ("report.txt", "params.json", "metrics.json", "history.csv", "predictions.csv",
-                 "confusion_matrix.png", "history.png", "train.csv", "validation.csv",
-                 "augmentation.json", "patient_confusion_matrix.png"):
-        if not (job.path / name).exists():
-            continue
-        tracker.log_artifact(job.path / name)
-    tracker.log_artifact(job.path / "best_model.keras", "model")
-    tracker.log_artifacts(job.path / "gradcam", "gradcam")
-    return tracker
-
-
-def start_tracker(params: Parameters, cache_root: Path, info: dict, job_dir: Path):
-    """The job's MLflow run (named trainer/job, tagged with the folder), parameters logged."""
-    from modules.tracking import Tracker
-
-    tracker = Tracker(params.tracking_uri, cache_root, experiment=params.mode,
-                      run_name=f"{info['trainer']}/{job_dir.name}",
-                      tags={"job_dir": str(job_dir), "trainer": info["trainer"],
-                            "mlflow.note.content": params.description})
-    tracker.log_params(params.snapshot())
-    return tracker
-
-
-def best_history_row(history: pd.DataFrame, target_metric: str) -> int:
-    """Row of ``history`` (the CSV log) at the best epoch by ``target_metric``."""
-    from modules.training_metrics import metric_direction
-
-    column = history[target_metric]
-    return int(column.idxmin() if metric_direction(target_metric) == "min" else column.idxmax())
-
-
-def job_callbacks(params: Parameters, job_dir: Path, tracker) -> list:
-    """Best checkpoint, early stopping and LR reduction on ``params.target_metric``, NaN stop,
-    MLflow, and the CSV history (last: it sees the learning rate the others add)."""
-    import keras
-
-    from modules.tracking import TrackerCallback
-    from modules.training_metrics import metric_direction
-
-    direction = metric_direction(params.target_metric)
-    return [
-        keras.callbacks.ModelCheckpoint(str(job_dir / "best_model.keras"),
-                                        monitor=params.target_metric, mode=direction,
-                                        save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=params.target_metric, mode=direction,
-                                      patience=params.es_patience, min_delta=params.min_delta),
-        keras.callbacks.ReduceLROnPlateau(monitor=params.target_metric, mode=direction,
-                                          factor=params.factor, patience=params.lr_patience,
-                                          min_lr=params.min_lr, min_delta=params.min_delta),
-        keras.callbacks.TerminateOnNaN(),
-        TrackerCallback(tracker),
-        keras.callbacks.CSVLogger(str(job_dir / "history.csv")),
-    ]
-
-
-def load_and_split(run: Parameters, datasets: dict):
-    """(train, validation, class_names) of the flagged datasets, split as ``run`` says; the
-    one place that turns a job block's data settings into its two parts."""
-    from modules.data import load_datasets, split_table
-
-    # "sed" chooses the training path, not the labels: the clips folders give the events
-    table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root),
-                                       task=run.task if run.task not in ("", "sed") else None)
-    train, validation = split_table(table, method=run.split, validation_fold=run.validation_fold,
-                                    validation_size=run.validation_size, seed=run.seed,
-                                    n_folds=run.n_folds)
-    return train, validation, class_names
-
-
-def _adopt_model_frontend(run: Parameters, model_spec) -> None:
-    """A model with its own front-end preset (PANNs, HTS-AT) sets the job's sample rate, window,
-    hop and mel settings, so the audio is decoded and resampled at the rate its weights expect."""
-    import keras
-
-    from modules.models.finetune import builder_preset
-    from modules.models.presets import frontend_settings
-
-    if isinstance(model_spec, keras.Model):
-        settings = frontend_settings(model_spec)
-        wanted = None if settings is None else {
-            "sr": settings["sr"], "n_fft": settings["n_fft"], "hop_length": settings["hop_length"],
-            "n_mels": settings["n_mels"], "fmin": settings["fmin"], "fmax": settings["fmax"]}
-        name = model_spec.name
-    else:
-        preset = builder_preset(model_spec)
-        wanted = None if preset is None else preset.parameters()
-        name = None if preset is None else preset.name
-    if not wanted:
-        return
-    changed = {key: (getattr(run, key), value) for key, value in wanted.items()
-               if getattr(run, key) != value}
-    if changed:
-        print(f"model front end {name}: " + ", ".join(
-            f"{key} {old} -> {new}" for key, (old, new) in changed.items())
-            + " (audio is resampled to the model's rate)")
-        for key, (_, value) in changed.items():
-            setattr(run, key, value)
-    # The model's window is its n_fft; a window set for another front end would not apply.
-    run.window = None
-
-
-def _check_feature_job(augmentations: list, info: dict) -> None:
-    """A job on feature vectors: no audio to augment; note where its features come from."""
-    from modules.augment import AugmentationError
-
-    audio_domain = [a.name for a in augmentations if a.domain == "audio"]
-    if audio_domain:
-        raise AugmentationError(
-            f"{', '.join(audio_domain)} in audio_aug_params: this job trains on feature vectors "
-            f"(a feature set), which have no audio to augment; leave audio_aug_params empty "
-            f"(mixup in spec_aug_params mixes feature vectors)")
-    info["inputs"] = "feature vectors"
-
-
-def _describe_split(params: Parameters) -> str:
-    folds = params.n_folds or round(1 / params.validation_size)
-    fold = f"validation fold {params.validation_fold or 1} of {folds}"
-    if params.split in ("fold", "auto"):
-        return f"{params.split} (validation fold {params.validation_fold})"
-    if params.split == "group":
-        return f"group (no group, e.g. patient, on both sides; {fold})"
-    if params.split == "official":
-        return f"official (the dataset's own split; files without one split by group, {fold})"
-    return params.split
+    reports.plot_history(pd.read_csv(ctx.path / "history.csv"), ctx.path / "history.png",
+                         best_epoch=info["best_epoch"])
+    task.write_outputs(ctx, best, metrics)
+    tracker.log_metrics({**task.summary(metrics), "best_epoch": info["best_epoch"]},
+                        step=info["best_epoch"])
+    for name in ("report.txt", "params.json", "metrics.json", "history.csv", "history.png",
+                 "train.csv", "validation.csv", *task.artifacts):
+        if (ctx.path / name).exists():
+            tracker.log_artifact(ctx.path / name)
+    tracker.log_artifact(ctx.path / "best_model.keras", "model")
+    tracker.log_artifacts(ctx.path / "gradcam", "gradcam")
 
 
 def _interactive() -> bool:
     return sys.stdout.isatty() or os.environ.get("SPECTRAIN_INTERACTIVE") == "1"
-
-
-def _gather_inputs(eval_ds, positions: set[int]) -> dict[int, np.ndarray]:
-    """Model inputs of the examples at ``positions`` (dataset order)."""
-    found, offset = {}, 0
-    for inputs, _ in eval_ds:
-        inputs = inputs.numpy()
-        for i in range(len(inputs)):
-            if offset + i in positions:
-                found[offset + i] = inputs[i]
-        offset += len(inputs)
-        if len(found) == len(positions):
-            break
-    return found
-
-
-def _display_spectrograms(inputs: dict[int, np.ndarray], params: Parameters) -> dict[int, np.ndarray]:
-    """(bins, frames) images to show: the input itself for image models, else its log-mel."""
-    if not inputs:
-        return {}
-    first = next(iter(inputs.values()))
-    if first.ndim == 3:
-        return {k: v[..., 0] for k, v in inputs.items()}
-    from modules.frontend import frontend_from_parameters
-
-    frontend = frontend_from_parameters(params)
-    keys = sorted(inputs)
-    images = np.asarray(frontend(np.stack([inputs[k] for k in keys])))[..., 0]
-    return dict(zip(keys, images))
-
-
-def _write_examples(job_dir: Path, model, eval_ds, table: pd.DataFrame, class_names, params,
-                    progress: bool) -> None:
-    from tqdm.auto import tqdm
-
-    from modules import reports
-    from modules.interpret import grad_cam
-
-    outcomes = reports.outcome_sets(table, class_names)
-    chosen = reports.select_examples(outcomes, params.n_example_plots)
-    reports.write_true_negatives(table, outcomes, job_dir / "tns.txt")
-    # Grad-CAM on a spread of validation examples: the first of each true class, round robin.
-    by_class: dict[int, list[int]] = {}
-    for position, true_index in enumerate(table["true_index"]):
-        by_class.setdefault(int(true_index), []).append(position)
-    gradcam_positions, depth = [], 0
-    while len(gradcam_positions) < min(params.n_gradcam, len(table)):
-        for positions in by_class.values():
-            if depth < len(positions) and len(gradcam_positions) < params.n_gradcam:
-                gradcam_positions.append(positions[depth])
-        depth += 1
-    wanted = {p for items in chosen.values() for p, _ in items} | set(gradcam_positions)
-    inputs = _gather_inputs(eval_ds, wanted)
-    images = _display_spectrograms(inputs, params)
-    total = sum(len(items) for items in chosen.values()) + len(gradcam_positions)
-    with tqdm(total=total, desc="writing example plots", unit="plot", disable=not progress) as bar:
-        reports.write_example_plots(job_dir, table, chosen, images, progress=bar.update)
-        folder = job_dir / "gradcam"
-        folder.mkdir(exist_ok=True)
-        try:
-            batch = np.stack([inputs[p] for p in gradcam_positions])
-            first_image = images[gradcam_positions[0]]
-            heatmaps = grad_cam(model, batch, output_size=first_image.shape)
-        except Exception as error:  # noqa: BLE001 - a model Grad-CAM cannot read loses only the maps
-            (folder / "unavailable.txt").write_text(f"Grad-CAM failed: {error}\n")
-            print(f"warning: Grad-CAM skipped: {error}")
-            return
-        for position, heatmap in zip(gradcam_positions, heatmaps):
-            row = table.iloc[position]
-            title = (f"Grad-CAM for predicted {row['predicted']}: {Path(row['path']).name} "
-                     f"chunk {row['chunk_index']} (true {row['true']})")
-            reports.plot_spectrogram(images[position],
-                                     folder / f"{reports.example_name(row)}.png", title, heatmap)
-            bar.update()

@@ -108,8 +108,6 @@ def metric_names(task: str | None) -> list[str]:
     """Names (as in the fit history, without ``val_``) of :func:`training_metrics`' metrics."""
     if is_respiratory(task):
         return ["accuracy", "sensitivity", "specificity", "icbhi_score", "class_accuracy", "auc"]
-    if task == "sed":  # compiled in modules.sed.job: framewise accuracy and PR-AUC
-        return ["binary_accuracy", "pr_auc"]
     return ["accuracy", "class_accuracy"]
 
 
@@ -131,18 +129,22 @@ def training_metrics(task: str | None, n_classes: int, multi_label: bool = False
     return metrics
 
 
-def target_metric_names(task: str | None, n_classes: int | None = None) -> list[str]:
+def target_metric_names(task: str | None, n_classes: int | None = None,
+                        names: list[str] | None = None) -> list[str]:
     """Every value ``parameters.target_metric`` may take for this task: "loss", "val_loss", and
-    each metric of :func:`training_metrics` with and without the ``val_`` prefix.
-    ``n_classes`` does not change the names (kept for symmetry with training_metrics)."""
-    names = ["loss"] + metric_names(task)
+    each metric (``names``, by default those of :func:`training_metrics`) with and without the
+    ``val_`` prefix. ``n_classes`` does not change the names (kept for symmetry with
+    training_metrics)."""
+    names = ["loss"] + (metric_names(task) if names is None else list(names))
     return names + [f"val_{name}" for name in names]
 
 
-def check_target_metric(name: str, task: str | None, n_classes: int | None = None) -> str:
-    """``name`` if it is a valid target metric for ``task``, else ValueError naming the closest
-    valid names and all of them."""
-    valid = target_metric_names(task, n_classes)
+def check_target_metric(name: str, task: str | None, n_classes: int | None = None,
+                        names: list[str] | None = None) -> str:
+    """``name`` if it is a valid target metric for ``task`` (whose metrics log ``names``, see
+    :func:`target_metric_names`), else ValueError naming the closest valid names and all of
+    them."""
+    valid = target_metric_names(task, n_classes, names)
     if name in valid:
         return name
     close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.5)

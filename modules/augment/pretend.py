@@ -83,28 +83,48 @@ def pretend_block(run, datasets: dict, augmentations: list, parse_function, trai
                   ) -> Path | None:
     """Write the before/after files of training clip ``clip`` for one job block; returns the
     folder (None when the block has no augmentation or is not the requested one)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import soundfile
-    import tensorflow as tf
 
-    from modules.augment.training_set import combine
-    from modules.data.audio import decode_to_chunks
-    from modules.data.respiratory import make_chunk_labeler
-    from modules.frontend import frontend_from_parameters
-    from modules.pipeline import one_hot_labels
-    from modules.training import _adopt_model_frontend, load_and_split, resolve_path
+    from modules.tasks.common import resolve_path
 
     if only_block is not None and block + 1 != only_block:
         return None
     if not augmentations:
         print(f"job block {block + 1}: no augmentation to show")
         return None
-    train, _, class_names = load_and_split(run, datasets)
-    from modules.data.feature_sets import feature_reference
+    params, parse, pool, paths, class_names = _example_pool(run, datasets, parse_function,
+                                                            block, clip, model)
+    folder = stamped_path(resolve_path(params.cache_root) / params.mode / trainer / "augment",
+                          f"clip{clip}-block{block + 1}-")  # never overwrite an earlier look
+    folder.mkdir(parents=True)
+    soundfile.write(folder / "before.wav", pool.audio[0], params.sr)
+    look = AugmentationLook(params, parse, pool, paths, class_names)
+    draws = {"clip": paths[0], "label": look.clip_label, "files": paths, "augmentations": []}
+    for number, augmentation in enumerate(augmentations, start=1):
+        augmentation.bind(class_names)
+        augmentation.check_input(look.input_shape)
+        if 0 not in augmentation.sources(pool):
+            print(f"note: clip {clip} ({look.clip_label}) is not one {augmentation.name} "
+                  "would start from in training; shown anyway")
+        draws["augmentations"].append(look.write(folder, number, augmentation))
+    (folder / "draws.json").write_text(json.dumps(draws, indent=2, default=str) + "\n")
+    print(f"job block {block + 1}: before/after of training clip {clip} ({paths[0]}) in {folder}")
+    return folder
 
+
+def _example_pool(run, datasets: dict, parse_function, block: int, clip: int, model):
+    """(params, parse, pool, paths, class_names): training clip ``clip`` and one file of each class
+    as partners for mixup and cutmix, decoded as the job would decode them."""
+    import tensorflow as tf
+
+    from modules.data.audio import decode_to_chunks
+    from modules.data.feature_sets import feature_reference
+    from modules.pipeline import one_hot_labels
+    from modules.tasks.classification import chunk_labeler
+    from modules.tasks.common import adopt_model_frontend, load_and_split
+
+    label_source = run.task if run.task not in ("", "sed") else None
+    train, _, class_names = load_and_split(run, datasets, label_source)
     if any(feature_reference(path) for path in train["path"]):
         raise SystemExit(f"--pretend: job block {block + 1} trains on feature vectors (a feature "
                          f"set), which have no audio or spectrogram to show")
@@ -112,21 +132,15 @@ def pretend_block(run, datasets: dict, augmentations: list, parse_function, trai
         raise SystemExit(f"--pretend {clip}: the training part of job block {block + 1} has "
                          f"{len(train)} files (0..{len(train) - 1})")
     if model is not None:
-        _adopt_model_frontend(run, model)
+        adopt_model_frontend(run, model)
     params = run.freeze()
-    parse = parse_function(params)
-    samples = int(round(params.audio_length * params.sr))
-
-    # The clip, then one file of each class as partners for mixup and cutmix.
     rows = [clip]
     for label in class_names:
         others = [i for i in np.flatnonzero((train["label"] == label).to_numpy()) if i != clip]
         if others:
             rows.append(int(np.random.default_rng([params.seed, len(rows)]).choice(others)))
     subset = train.iloc[rows].reset_index(drop=True)
-    labeler = make_chunk_labeler(subset, params.task, class_names, params.sr,
-                                 params.audio_length, params.step_size, params.chunking,
-                                 params.overlap_threshold)
+    labeler = chunk_labeler(subset, params, class_names)
     file_labels = one_hot_labels(subset["label"], class_names)
     audio, labels, padded, paths = [], [], [], []
     for index, path in enumerate(subset["path"]):
@@ -142,62 +156,78 @@ def pretend_block(run, datasets: dict, augmentations: list, parse_function, trai
         labels.append(labeler(index, len(chunks))[0] if labeler else file_labels[index])
         padded.append(bool(pads[0]))
         paths.append(str(path))
+    parse = parse_function(params)
+    samples = int(round(params.audio_length * params.sr))
     example_input = parse(tf.zeros([1, samples]), tf.zeros([1, len(class_names)]))[0]
     input_shape = tuple(int(d) for d in example_input.shape[1:])
     pool = ExamplePool(np.stack(audio), np.stack(labels), np.array(padded), params.sr,
                        input_shape)
+    return params, parse, pool, paths, class_names
 
-    folder = stamped_path(resolve_path(params.cache_root) / params.mode / trainer / "augment",
-                          f"clip{clip}-block{block + 1}-")  # never overwrite an earlier look
-    folder.mkdir(parents=True)
-    soundfile.write(folder / "before.wav", pool.audio[0], params.sr)
-    display = frontend_from_parameters(params) if len(input_shape) != 3 else None
 
-    def image(inputs) -> np.ndarray:
+class AugmentationLook:
+    """Before/after pictures and sounds of one clip under a block's augmentations."""
+
+    def __init__(self, params, parse, pool: ExamplePool, paths: list, class_names):
+        from modules.frontend import frontend_from_parameters
+
+        self.params, self.parse, self.pool = params, parse, pool
+        self.paths, self.class_names = paths, class_names
+        self.input_shape = pool.input_shape
+        self.display = (frontend_from_parameters(params) if len(self.input_shape) != 3
+                        else None)
+        self.before = self.image(parse(pool.audio[:1], pool.labels[:1])[0][0])
+        self.clip_label = self.label_text(pool.labels[0])  # first chunk's (cw: its cycles)
+
+    def image(self, inputs) -> np.ndarray:
         inputs = np.asarray(inputs)
-        if display is not None:
-            inputs = np.asarray(display(inputs[None]))[0]
+        if self.display is not None:
+            inputs = np.asarray(self.display(inputs[None]))[0]
         return inputs[..., 0]
 
-    before = image(parse(pool.audio[:1], pool.labels[:1])[0][0])
-
-    def label_text(label: np.ndarray) -> str:
-        return ", ".join(f"{class_names[i]} {w:.2f}" if w < 1 else class_names[i]
+    def label_text(self, label: np.ndarray) -> str:
+        return ", ".join(f"{self.class_names[i]} {w:.2f}" if w < 1 else self.class_names[i]
                          for i, w in enumerate(label) if w > 1e-6)
 
-    clip_label = label_text(pool.labels[0])  # the first chunk's label (cw: from its cycles)
-    draws = {"clip": paths[0], "label": clip_label, "files": paths, "augmentations": []}
-    for number, augmentation in enumerate(augmentations, start=1):
-        augmentation.bind(class_names)
-        augmentation.check_input(input_shape)
-        if 0 not in augmentation.sources(pool):
-            print(f"note: clip {clip} ({clip_label}) is not one {augmentation.name} "
-                  "would start from in training; shown anyway")
-        recipe = augmentation.make(pool, 0, np.random.default_rng([params.seed, 3, number]))
-        parsed, _ = parse(recipe.waveforms, tf.zeros([len(recipe.waveforms), len(class_names)]))
-        after_input = combine(parsed, recipe.weights, recipe.mask).numpy()
-        after = image(after_input)
+    def write(self, folder: Path, number: int, augmentation) -> dict:
+        """One draw of ``augmentation`` as training makes it: PNG, WAV and what was drawn."""
+        import soundfile
+        import tensorflow as tf
+
+        from modules.augment.training_set import combine
+
+        recipe = augmentation.make(self.pool, 0,
+                                   np.random.default_rng([self.params.seed, 3, number]))
+        parsed, _ = self.parse(recipe.waveforms,
+                               tf.zeros([len(recipe.waveforms), len(self.class_names)]))
+        after = self.image(combine(parsed, recipe.weights, recipe.mask).numpy())
         name = f"{number:02d}_{augmentation.name}"
-        soundfile.write(folder / f"{name}.wav", render_audio(recipe, params, input_shape),
-                        params.sr)
+        soundfile.write(folder / f"{name}.wav",
+                        render_audio(recipe, self.params, self.input_shape), self.params.sr)
+        self.plot(folder / f"{name}.png", after,
+                  f"after {augmentation.name}: {self.label_text(recipe.label)}",
+                  _describe(recipe.drawn, self.paths))
+        return {"name": augmentation.name, "list": augmentation.domain,
+                "arguments": augmentation.get_config(), "drawn": recipe.drawn,
+                "label": [float(v) for v in recipe.label]}
+
+    def plot(self, path: Path, after: np.ndarray, after_title: str, drawn: str) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        before = self.before
         figure, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
         low, high = float(min(before.min(), after.min())), float(max(before.max(), after.max()))
-        for axis, picture, title in ((axes[0], before, f"before: {clip_label}"),
-                                     (axes[1], after,
-                                      f"after {augmentation.name}: {label_text(recipe.label)}")):
+        for axis, picture, title in ((axes[0], before, f"before: {self.clip_label}"),
+                                     (axes[1], after, after_title)):
             shown = axis.imshow(picture, origin="lower", aspect="auto", vmin=low, vmax=high,
                                 cmap="magma")
             axis.set_title(title, fontsize=9)
             axis.set_xlabel("frame")
         axes[0].set_ylabel("bin")
         figure.colorbar(shown, ax=axes, fraction=0.025)
-        figure.suptitle(_describe(recipe.drawn, paths), fontsize=8)
-        figure.savefig(folder / f"{name}.png", dpi=100)
+        figure.suptitle(drawn, fontsize=8)
+        figure.savefig(path, dpi=100)
         plt.close(figure)
-        draws["augmentations"].append({"name": augmentation.name, "list": augmentation.domain,
-                                       "arguments": augmentation.get_config(),
-                                       "drawn": recipe.drawn,
-                                       "label": [float(v) for v in recipe.label]})
-    (folder / "draws.json").write_text(json.dumps(draws, indent=2, default=str) + "\n")
-    print(f"job block {block + 1}: before/after of training clip {clip} ({paths[0]}) in {folder}")
-    return folder

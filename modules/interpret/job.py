@@ -1,22 +1,19 @@
 """A finished job seen by the explanation methods: its best model, its front end, its examples.
 
-Everything comes from the job folder (``params.json``, ``job.json``, ``train.csv`` /
-``validation.csv``, ``best_model.keras``), decoded through the same pipeline and parse function
-as training and replay, so an explanation is about exactly the inputs the model was evaluated on.
+Everything comes from the job folder, opened as a :class:`modules.job_folder.Job`, and is
+decoded through the same pipeline and parse function as training and replay
+(:func:`modules.tasks.classification.decode_part`), so an explanation is about exactly the
+inputs the model was evaluated on.
 Example ``i`` is row ``i`` of the job's ``predictions.csv`` (validation examples in file order).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
-
-from modules.parameters import Parameters
 
 
 class ExplainError(ValueError):
@@ -42,24 +39,23 @@ class ExplainableJob:
     """Load a job folder for explanation (see the module docstring)."""
 
     def __init__(self, job_dir, progress: bool = True):
-        from modules.models import load_model
+        from modules.job_folder import Job, JobFolderError
         from modules.models.finetune import output_activation
-        from modules.parsers import resolve
 
-        self.path = Path(job_dir)
-        missing = [name for name in ("params.json", "job.json", "validation.csv",
-                                     "best_model.keras") if not (self.path / name).is_file()]
-        if missing:
-            raise ExplainError(f"{self.path} is not a finished job folder: missing "
-                               f"{', '.join(missing)}")
-        self.params = Parameters.load(self.path / "params.json").freeze()
-        self.info = json.loads((self.path / "job.json").read_text())
-        self.class_names = list(self.info["class_names"])
-        if self.info.get("inputs") == "feature vectors":
+        try:
+            self.job = Job(job_dir)
+        except JobFolderError as error:
+            raise ExplainError(str(error)) from None
+        self.path, self.params, self.info = self.job.path, self.job.params, self.job.info
+        self.class_names = self.job.class_names
+        if self.job.feature_vectors:
             raise ExplainError(f"{self.path} trains on feature vectors (learned "
                                f"representations): there is no spectrogram or sound to explain")
-        self.parse = resolve(self.info["parse_function"])(self.params)
-        self.model = load_model(self.path / "best_model.keras", compile=False)
+        if not self.job.task.explains:
+            raise ExplainError(f"{self.path} is a {self.job.task.name!r} job; explanations are "
+                               f"for classification jobs")
+        self.parse = self.job.parse
+        self.model = self.job.model
         self.multi_label = output_activation(self.model) == "sigmoid"
         self.progress = progress
         self._scores_and_probabilities = None
@@ -123,13 +119,12 @@ class ExplainableJob:
 
     # -- the data --------------------------------------------------------------------------------
     def table(self, part: str) -> pd.DataFrame:
-        if part not in ("train", "validation"):
-            raise ExplainError(f"part must be 'train' or 'validation', got {part!r}")
-        path = self.path / f"{part}.csv"
-        if not path.is_file():
-            raise ExplainError(f"{self.path} has no {part}.csv")
-        # Text as written: a class named "none" or "NA" must not become a missing value.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        from modules.job_folder import JobFolderError
+
+        try:
+            return self.job.table(part)
+        except JobFolderError as error:
+            raise ExplainError(str(error)) from None
 
     def examples(self, part: str = "validation", positions: Optional[Sequence[int]] = None,
                  description: Optional[str] = None) -> JobExamples:
@@ -137,9 +132,8 @@ class ExplainableJob:
 
         Only the files that hold the wanted examples are decoded; positions are example numbers
         in the part's dataset order (for validation: rows of ``predictions.csv``)."""
-        from modules.data.respiratory import make_chunk_labeler
-        from modules.pipeline import (AudioConfig, SkippedFiles, decoded_dataset, fill_cache,
-                                      one_hot_labels)
+        from modules.pipeline import AudioConfig, SkippedFiles, fill_cache
+        from modules.tasks.classification import decode_part
 
         table = self.table(part)
         params = self.params
@@ -154,13 +148,8 @@ class ExplainableJob:
                                    f"{len(index)} examples (0..{len(index) - 1})")
             wanted_files = sorted(set(index["file_index"].to_numpy()[positions].tolist()))
         files = table if wanted_files is None else table.iloc[wanted_files].reset_index(drop=True)
-        labels = one_hot_labels(files["label"], self.class_names)
-        labeler = make_chunk_labeler(files, params.task, self.class_names, audio_config.sr,
-                                     audio_config.audio_length, audio_config.step_size,
-                                     audio_config.chunking, params.overlap_threshold)
-        skipped = SkippedFiles()
-        decoded = decoded_dataset(files["path"], labels, audio_config, skipped, cache="none",
-                                  chunk_labels=labeler)
+        decoded = decode_part(files, params, self.class_names, SkippedFiles(), "none",
+                              audio_config)
         meta = fill_cache(decoded, len(files), description or f"decoding {part} audio",
                           self.progress, keep_audio=True)
         # example number of every decoded chunk in the whole part

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from modules.sed.job import _framewise_network, evaluate_windows
+from modules.sed.job import evaluate_windows, framewise_network
 
 
 def decision_level_model(input_shape, n_classes, frames=23):
@@ -18,7 +18,7 @@ def decision_level_model(input_shape, n_classes, frames=23):
 
 
 def test_framewise_outputs_are_resized_to_the_event_bins():
-    network = _framewise_network(decision_level_model, (16, 40, 1), 3, event_bins=10)
+    network = framewise_network(decision_level_model, (16, 40, 1), 3, event_bins=10)
     assert network.output_shape == (None, 10, 3)
     assert "to_event_bins" in {layer.name for layer in network.layers}
     out = network(np.zeros((2, 16, 40, 1), np.float32))
@@ -31,7 +31,7 @@ def test_a_model_without_framewise_output_is_refused():
         return keras.Model(inputs, layers.Dense(n_classes)(layers.Flatten()(inputs)))
 
     with pytest.raises(ValueError, match="framewise_output"):
-        _framewise_network(clip_only, (8, 8, 1), 2, event_bins=4)
+        framewise_network(clip_only, (8, 8, 1), 2, event_bins=4)
 
 
 def test_window_metrics_count_events_in_window_time():

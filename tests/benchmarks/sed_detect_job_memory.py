@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 CHILD = """
 import json, resource, sys, time
-from modules.sed.job import detect_with_job
+from modules.inference import detect_with_job
 start = time.time()
 events = detect_with_job(sys.argv[1], [sys.argv[2]], sys.argv[3], progress=False)
 print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -1,0 +1,92 @@
+"""A finished job folder, opened once for everything that reads one: replay, explain, detect.
+
+A :class:`Job` knows the job's frozen parameters, ``job.json``, classes, task, split tables,
+best model and the job's own parse function, each read when first asked for. Old folders
+(``job.json`` without a ``task`` field) read the same: the task comes from ``params.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import pandas as pd
+
+from modules.parameters import Parameters
+
+FINISHED_FILES = ("params.json", "job.json", "validation.csv", "best_model.keras")
+
+
+class JobFolderError(ValueError):
+    """Not a (finished) job folder, or not one of the kind asked for; the message says why."""
+
+
+class Job:
+    """A job folder (see the module docstring). ``required``: files that must be there."""
+
+    def __init__(self, path, required=FINISHED_FILES):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise JobFolderError(f"{self.path} is not a job folder (no such folder)")
+        missing = [name for name in required if not (self.path / name).is_file()]
+        if missing:
+            raise JobFolderError(f"{self.path} is not a finished job folder: missing "
+                                 f"{', '.join(missing)}")
+        self.params = Parameters.load(self.path / "params.json").freeze()
+        self.info = json.loads((self.path / "job.json").read_text())
+        self._model = None
+        self._parse = None
+
+    @property
+    def class_names(self) -> list:
+        return list(self.info.get("class_names", []))
+
+    @property
+    def task(self):
+        """The job's :class:`~modules.tasks.Task`, resolved from its recorded ``task``."""
+        from modules.tasks import get_task
+
+        return get_task(self.params.task)
+
+    @property
+    def feature_vectors(self) -> bool:
+        """True when the job trained on feature vectors (a feature set), not audio."""
+        return self.info.get("inputs") == "feature vectors"
+
+    def table(self, part: str) -> pd.DataFrame:
+        """``train`` or ``validation``: the job's split table, text as written."""
+        from modules.tasks.common import read_table
+
+        if part not in ("train", "validation"):
+            raise JobFolderError(f"part must be 'train' or 'validation', got {part!r}")
+        path = self.path / f"{part}.csv"
+        if not path.is_file():
+            raise JobFolderError(f"{self.path} has no {part}.csv")
+        return read_table(path)
+
+    def parse_builder(self, override: Optional[Callable] = None) -> Callable:
+        """The parse-function builder the job recorded (or ``override``)."""
+        from modules.parsers import resolve
+
+        return override or resolve(self.info["parse_function"])
+
+    @property
+    def parse(self) -> Callable:
+        """The job's parse function, built with its parameters."""
+        if self._parse is None:
+            self._parse = self.parse_builder()(self.params)
+        return self._parse
+
+    @property
+    def model(self):
+        """The best model, loaded for predicting (not compiled)."""
+        if self._model is None:
+            from modules.models import load_model
+
+            self._model = load_model(self.path / "best_model.keras", compile=False)
+        return self._model
+
+    def recorded_metrics(self) -> dict:
+        path = self.path / "metrics.json"
+        return json.loads(path.read_text()) if path.is_file() else {}

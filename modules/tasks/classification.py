@@ -1,0 +1,375 @@
+"""Classification tasks: one class per example (a chunk of a file, or a feature vector).
+
+* "classification" (``parameters.task = ""``): the classes are the datasets' own labels;
+* "pneumonia" and "cw": respiratory label sources (:mod:`modules.data.respiratory`): a
+  patient's diagnosis, or none/crackle/wheeze/both per chunk from the annotated cycles; they add
+  the ICBHI numbers (sensitivity, specificity, score) and a per-patient table.
+
+Files are decoded once into fixed-length chunks (:mod:`modules.pipeline`); augmentation lists
+add examples to each training epoch (:mod:`modules.augment`). The best model's validation
+predictions go to ``predictions.csv``; a replay decodes and predicts the same way and must give
+the same probabilities. Feature-set datasets (learned representations) train the same way on
+feature vectors, without a front end, augmentation of audio, spectrogram examples or Grad-CAM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+
+from modules.jobs import atomic_write_text
+from modules.tasks.base import JobContext, ReplayComparison, Task
+from modules.tasks.common import load_and_split, resolve_path, testing_subsets
+from modules.tasks.registry import register_task
+
+PREDICTION_FILES = ("predictions.csv", "confusion_matrix.png", "augmentation.json",
+                    "patient_confusion_matrix.png")
+
+
+# --- decoding: the one setup that training, replay, explain and pretend share ------------------
+def chunk_labeler(table: pd.DataFrame, params, class_names, audio=None):
+    """Per-chunk labels of ``table``'s files for the job's task (task "cw"), else None."""
+    from modules.data.respiratory import make_chunk_labeler
+
+    sr, length = (audio.sr, audio.audio_length) if audio else (params.sr, params.audio_length)
+    return make_chunk_labeler(table, params.task, class_names, sr, length, params.step_size,
+                              params.chunking, params.overlap_threshold)
+
+
+def decode_part(table: pd.DataFrame, params, class_names, skipped, cache: str,
+                audio=None):
+    """A ``tf.data`` dataset of ``table``'s files decoded into labelled chunks, as every job,
+    replay and explanation decodes them (``audio``: the job's AudioConfig)."""
+    from modules.pipeline import AudioConfig, decoded_dataset, one_hot_labels
+
+    audio = audio or AudioConfig.from_parameters(params, table["path"])
+    labels = one_hot_labels(table["label"], class_names)
+    return decoded_dataset(table["path"], labels, audio, skipped, cache=cache,
+                           chunk_labels=chunk_labeler(table, params, class_names, audio))
+
+
+def check_feature_job(augmentations: list) -> None:
+    """A job on feature vectors has no audio to augment."""
+    from modules.augment import AugmentationError
+
+    audio_domain = [a.name for a in augmentations if a.domain == "audio"]
+    if audio_domain:
+        raise AugmentationError(
+            f"{', '.join(audio_domain)} in audio_aug_params: this job trains on feature vectors "
+            f"(a feature set), which have no audio to augment; leave audio_aug_params empty "
+            f"(mixup in spec_aug_params mixes feature vectors)")
+
+
+def describe_split(params) -> str:
+    folds = params.n_folds or round(1 / params.validation_size)
+    fold = f"validation fold {params.validation_fold or 1} of {folds}"
+    if params.split in ("fold", "auto"):
+        return f"{params.split} (validation fold {params.validation_fold})"
+    if params.split == "group":
+        return f"group (no group, e.g. patient, on both sides; {fold})"
+    if params.split == "official":
+        return f"official (the dataset's own split; files without one split by group, {fold})"
+    return params.split
+
+
+class Classification(Task):
+    """The datasets' labels, or a respiratory ``label_source`` (see the module docstring)."""
+
+    explains = True
+    artifacts = PREDICTION_FILES
+
+    def __init__(self, label_source: str | None = None):
+        self.label_source = label_source
+
+    def metric_names(self) -> list[str]:
+        from modules.training_metrics import metric_names
+
+        return metric_names(self.label_source)
+
+    # --- data ---------------------------------------------------------------------------------
+    def load_data(self, ctx: JobContext) -> None:
+        run = ctx.run
+        train, validation, class_names = load_and_split(run, ctx.datasets, self.label_source)
+        if run.n_classes is None:
+            run.n_classes = len(class_names)
+        elif run.n_classes != len(class_names):
+            raise ValueError(f"parameters.n_classes is {run.n_classes}, but the data has "
+                             f"{len(class_names)} classes: {', '.join(class_names)}")
+        if run.testing:
+            run.n_example_plots = min(run.n_example_plots, 1)  # matplotlib: ~0.15 s a figure
+        ctx.train, ctx.validation = testing_subsets(run, train, validation)
+        ctx.class_names = class_names
+
+    def frontend(self, ctx: JobContext) -> bool:
+        from modules.data.feature_sets import feature_reference
+
+        return not any(feature_reference(path) for path in ctx.train["path"][:1])
+
+    def example_samples(self, ctx: JobContext) -> int:
+        from modules.pipeline import AudioConfig
+
+        audio = AudioConfig.from_parameters(ctx.run, [*ctx.train["path"],
+                                                      *ctx.validation["path"]])
+        if audio.features:
+            check_feature_job(ctx.augmentations)
+            ctx.info["inputs"] = "feature vectors"
+        ctx.state["audio"] = audio
+        return audio.samples
+
+    def prepare(self, ctx: JobContext) -> None:
+        from modules.augment import describe
+
+        for augmentation in ctx.augmentations:
+            augmentation.bind(ctx.class_names)
+            augmentation.check_input(ctx.run.shape)
+        ctx.info["augmentation"] = describe(ctx.augmentations)
+        atomic_write_text(ctx.path / "augmentation.json",
+                          json.dumps(ctx.info["augmentation"], indent=2, default=str) + "\n")
+
+    def datasets(self, ctx: JobContext):
+        from modules.pipeline import SkippedFiles, evaluation_dataset, fill_cache
+
+        params, audio = ctx.params, ctx.state["audio"]
+        skipped = ctx.state["skipped"] = SkippedFiles()
+        # "disk": tf.data cache files inside the job folder, removed when the job has finished.
+        cache = params.data_cache if params.data_cache != "disk" else None
+        # Augmentation keeps the decoded training examples in memory itself (examples are
+        # paired at random), so tf.data does not cache a second copy.
+        augmenting = bool(ctx.augmentations) or params.oversample
+        train_decoded = decode_part(ctx.train, params, ctx.class_names, skipped,
+                                    "none" if augmenting
+                                    else cache or str(ctx.path / ".decoded_train"), audio)
+        val_decoded = decode_part(ctx.validation, params, ctx.class_names, skipped,
+                                  cache or str(ctx.path / ".decoded_validation"), audio)
+        train_meta = fill_cache(train_decoded, len(ctx.train), "decoding training audio",
+                                ctx.progress, keep_audio=augmenting)
+        val_meta = fill_cache(val_decoded, len(ctx.validation), "decoding validation audio",
+                              ctx.progress)
+        print(f"training: {len(ctx.train)} files -> {len(train_meta['label'])} examples; "
+              f"validation: {len(ctx.validation)} files -> {len(val_meta['label'])} examples; "
+              f"{len(ctx.class_names)} classes; {len(skipped)} files skipped")
+        ctx.state.update(train_decoded=train_decoded, train_meta=train_meta, val_meta=val_meta)
+        train_ds = self._training_dataset(ctx, train_decoded, train_meta, augmenting)
+        val_ds = evaluation_dataset(val_decoded, ctx.parse, params.batch_size,
+                                    len(val_meta["label"]))
+        ctx.state["val_ds"] = val_ds
+        return train_ds, val_ds
+
+    @staticmethod
+    def _training_dataset(ctx: JobContext, decoded, meta: dict, augmenting: bool):
+        from modules.augment import AugmentedTrainingSet, ExamplePool
+        from modules.pipeline import balanced_class_weights, training_dataset
+
+        params = ctx.params
+        class_weights = balanced_class_weights(meta["label"]) if params.class_weights else None
+        if not augmenting:
+            return training_dataset(decoded, ctx.parse, params.batch_size, params.seed,
+                                    len(meta["label"]), class_weights)
+        pool = ExamplePool(meta.pop("audio"), meta["label"], meta["padded"],
+                           ctx.state["audio"].sr, params.shape)
+        augmented = AugmentedTrainingSet(pool, ctx.augmentations, params.seed,
+                                         params.oversample, warn=print)
+        print(augmented.summary())
+        ctx.info["training_examples_per_epoch"] = augmented.summary()
+        return augmented.dataset(ctx.parse, params.batch_size, class_weights)
+
+    # --- the network --------------------------------------------------------------------------
+    def network(self, ctx: JobContext):
+        import keras
+
+        from modules.models.feature_mlp import adapt_standardization
+        from modules.models.finetune import output_activation
+        from modules.pipeline import evaluation_dataset
+        from modules.training_metrics import training_metrics
+
+        params = ctx.params
+        network = self._built_network(ctx)
+        # A sigmoid head is a multi-label head (PANNs, HTS-AT): binary cross-entropy per class.
+        multi_label = output_activation(network) == "sigmoid"
+        loss = (keras.losses.BinaryCrossentropy() if multi_label
+                else keras.losses.CategoricalCrossentropy())
+        # Standardisation layers (feature_mlp) learn their statistics from the training
+        # examples as they are, before any augmentation.
+        standardized = adapt_standardization(network, lambda: (
+            inputs.numpy() for inputs, _ in evaluation_dataset(ctx.state["train_decoded"],
+                                                               ctx.parse, 256)))
+        if standardized:
+            print(f"standardised the inputs ({', '.join(standardized)}) on the "
+                  f"{len(ctx.state['train_meta']['label'])} training examples")
+        network.compile(optimizer=keras.optimizers.Adam(params.lr), loss=loss,
+                        metrics=training_metrics(params.task, params.n_classes, multi_label))
+        return network
+
+    @staticmethod
+    def _built_network(ctx: JobContext):
+        from modules.models.finetune import build_network
+
+        params = ctx.params
+        network, transfer = build_network(
+            ctx.model_spec, params.shape, params.n_classes,
+            resolve_path(params.pretrained_path) if params.pretrained_path else None,
+            params.freeze_base)
+        if transfer:
+            print(transfer.summary())
+            ctx.info["pretrained"] = {"path": transfer.source,
+                                      "layers_loaded": len(transfer.copied),
+                                      "new_head": transfer.new_head,
+                                      "frozen": len(transfer.frozen)}
+        expected = tuple(network.input_shape[1:])
+        if expected != tuple(params.shape):
+            hint = (" (a model with its own front end takes waveforms: use waveform_parser)"
+                    if len(expected) == 1 else "")
+            raise ValueError(f"the model takes inputs of shape {expected}, the parse function "
+                             f"gives {tuple(params.shape)}{hint}")
+        return network
+
+    # --- evaluation and report ----------------------------------------------------------------
+    def evaluate(self, ctx: JobContext, model) -> dict:
+        from modules import evaluation
+
+        table, metrics = evaluation.evaluate_model(
+            model, ctx.state["val_ds"], ctx.state["val_meta"], ctx.validation["path"],
+            ctx.class_names, "validating best model", ctx.progress,
+            groups=evaluation.file_groups(ctx.validation), task=ctx.params.task or None)
+        table.to_csv(ctx.path / "predictions.csv", index=False, float_format="%.9g")
+        ctx.state["predictions"] = table
+        return metrics
+
+    def report(self, ctx: JobContext, metrics: dict, header: dict) -> str:
+        from modules import reports
+
+        params, info = ctx.params, ctx.info
+        per_epoch = info.get("training_examples_per_epoch")
+        lines = {key: header[key] for key in ("job", "trainer", "description", "started",
+                                              "reported", "datasets")}
+        lines.update({
+            "classes": f"{len(ctx.class_names)}: {', '.join(ctx.class_names)}",
+            "split": describe_split(params),
+            "training": f"{len(ctx.train)} files -> {len(ctx.state['train_meta']['label'])} "
+                        f"examples" + (f" ({per_epoch})" if per_epoch else ""),
+            "augmentation": "; ".join(f"{a.domain}: {a!r}" for a in ctx.augmentations) or "none",
+            "task": params.task or "labels of the datasets",
+            "validation": f"{len(ctx.validation)} files -> "
+                          f"{len(ctx.state['val_meta']['label'])} examples",
+            "model": header["model"],
+            "pretrained": (f"{params.pretrained_path} ({info['pretrained']['layers_loaded']} "
+                           f"layers; new head: {', '.join(info['pretrained']['new_head']) or 'none'}"
+                           f"; {'base frozen' if params.freeze_base else 'all layers trained'})")
+            if params.pretrained_path else "none",
+            "input": f"{params.shape} from {info['parse_function']}",
+        })
+        lines.update({key: header[key] for key in ("epochs", "mlflow")})
+        skipped = ctx.state["skipped"].items()
+        atomic_write_text(ctx.path / "skipped.txt", "".join(f"{p}\t{r}\n" for p, r in skipped))
+        return reports.format_report(lines, metrics, ctx.class_names, skipped)
+
+    def write_outputs(self, ctx: JobContext, model, metrics: dict) -> None:
+        from modules import reports
+        from modules.tasks.examples import write_examples
+
+        params, info, path = ctx.params, ctx.info, ctx.path
+        title = f"{params.mode}/{info['trainer']} job {ctx.job.job_id}"
+        reports.plot_confusion_matrix(metrics["examples"]["confusion_matrix"], ctx.class_names,
+                                      path / "confusion_matrix.png",
+                                      title=f"{title}: accuracy "
+                                            f"{metrics['examples']['accuracy']:.3f}")
+        if "patients" in metrics["examples"]:
+            reports.plot_patient_confusion(metrics["examples"]["patients"],
+                                           path / "patient_confusion_matrix.png",
+                                           title=f"{title}: patients")
+        table = ctx.state["predictions"]
+        if ctx.state["audio"].features:
+            # Feature vectors have no time-frequency layout to draw or to attribute.
+            atomic_write_text(path / "examples.txt", "no spectrogram examples or Grad-CAM maps: "
+                              "this job's inputs are feature vectors, not spectrograms\n")
+            reports.write_true_negatives(table, reports.outcome_sets(table, ctx.class_names),
+                                         path / "tns.txt")
+        else:
+            write_examples(path, model, ctx.state["val_ds"], table, ctx.class_names, params,
+                           ctx.progress)
+
+    def summary(self, metrics: dict) -> dict:
+        examples = metrics["examples"]
+        summary = {"best_accuracy": examples["accuracy"],
+                   "best_balanced_accuracy": examples["balanced_accuracy"],
+                   "best_macro_f1": examples["macro_f1"]}
+        for key in ("sensitivity", "specificity", "icbhi_score", "roc_auc"):  # respiratory
+            value = examples.get(key)
+            if isinstance(value, float) and np.isfinite(value):
+                summary[f"best_{key}"] = value
+        return summary
+
+    # --- replay -------------------------------------------------------------------------------
+    def replay(self, job, parse_function, progress: bool) -> ReplayComparison:
+        from modules import evaluation
+        from modules.pipeline import SkippedFiles, evaluation_dataset, fill_cache
+
+        params, class_names = job.params, job.class_names
+        validation = job.table("validation")
+        print(f"replaying {job.path} ({len(validation)} validation files, "
+              f"recorded best epoch {job.info.get('best_epoch', '?')})")
+        parse = job.parse_builder(parse_function)(params)
+        skipped = SkippedFiles()
+        decoded = decode_part(validation, params, class_names, skipped, "memory")
+        meta = fill_cache(decoded, len(validation), "decoding validation audio", progress)
+        eval_ds = evaluation_dataset(decoded, parse, params.batch_size, len(meta["label"]))
+        table, metrics = evaluation.evaluate_model(
+            job.model, eval_ds, meta, validation["path"], class_names, "replaying", progress,
+            groups=evaluation.file_groups(validation), task=params.task or None)
+        recorded = job.recorded_metrics()
+        difference = _largest_difference(job, table, class_names)
+        identical = bool(recorded) and all(
+            recorded.get(level, {}).get(key) == metrics[level][key]
+            for level in metrics for key in ("accuracy", "balanced_accuracy", "macro_f1",
+                                             "confusion_matrix"))
+        text = _replay_text(job, metrics, recorded, difference, identical, skipped,
+                            len(validation))
+        return ReplayComparison(metrics, recorded, identical, difference, text)
+
+
+def _largest_difference(job, table: pd.DataFrame, class_names) -> float:
+    """Largest difference between recorded and replayed class probabilities (NaN: none kept)."""
+    path = job.path / "predictions.csv"
+    if not path.exists():
+        return float("nan")
+    before = pd.read_csv(path)
+    if len(before) != len(table):
+        return float("nan")
+    columns = [f"p_{name}" for name in class_names]
+    # 9 significant digits round-trip float32 exactly when read back as float32.
+    return float(np.abs(before[columns].to_numpy(np.float32)
+                        - table[columns].to_numpy(np.float32)).max())
+
+
+def _replay_text(job, metrics, recorded, difference, identical, skipped, n_files) -> str:
+    from modules import reports
+
+    header = {"replay of": str(job.path),
+              "replayed": dt.datetime.now().isoformat(timespec="seconds"),
+              "model": str(job.path / "best_model.keras"), "validation files": n_files}
+    text = reports.format_report(header, metrics, job.class_names, skipped.items())
+    lines = ["Comparison with the recorded job", "--------------------------------"]
+    for level in metrics:
+        was = recorded.get(level, {}).get("accuracy")
+        lines.append(f"{level}: recorded accuracy {was if was is None else f'{was:.6f}'}, "
+                     f"replayed {metrics[level]['accuracy']:.6f}")
+    lines.append(f"largest difference in any class probability: {difference:.3g}")
+    lines.append("IDENTICAL to the recorded metrics" if identical
+                 else "DIFFERENT from the recorded metrics")
+    return text + "\n" + "\n".join(lines) + "\n"
+
+
+register_task("classification")(Classification)
+
+
+@register_task("pneumonia", label_source="pneumonia")
+class Pneumonia(Classification):
+    """Respiratory recordings labelled by the patient's diagnosis: no_pneumonia / pneumonia."""
+
+
+@register_task("cw", label_source="cw")
+class CracklesWheezes(Classification):
+    """Respiratory chunks labelled from the annotated cycles: none / crackle / wheeze / both."""

@@ -1,0 +1,141 @@
+"""Job pieces every task uses: paths, the data split, the testing subset, the model's own front
+end, seeding, tracking, callbacks and the best epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from modules import PROJECT_ROOT
+
+
+def resolve_path(path: str | Path) -> Path:
+    """Relative paths in parameters are relative to the project root, not the current folder."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def load_and_split(run, datasets: dict, label_source: str | None = None):
+    """(train, validation, class_names) of the flagged datasets, split as ``run`` says; the
+    one place that turns a job block's data settings into its two parts. ``label_source``:
+    None for the datasets' own labels, or a respiratory task ("pneumonia", "cw")."""
+    from modules.data import load_datasets, split_table
+
+    table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root),
+                                       task=label_source)
+    train, validation = split_table(table, method=run.split, validation_fold=run.validation_fold,
+                                    validation_size=run.validation_size, seed=run.seed,
+                                    n_folds=run.n_folds)
+    return train, validation, class_names
+
+
+def testing_subsets(run, train: pd.DataFrame, validation: pd.DataFrame):
+    """A testing job's small subsets of both parts (``testing_files_per_class`` each)."""
+    from modules.data import testing_subset
+
+    if not run.testing:
+        return train, validation
+    return (testing_subset(train, run.testing_files_per_class, seed=run.seed),
+            testing_subset(validation, run.testing_files_per_class, seed=run.seed))
+
+
+def adopt_model_frontend(run, model_spec) -> None:
+    """A model with its own front-end preset (PANNs, HTS-AT) sets the job's sample rate, window,
+    hop and mel settings, so the audio is decoded and resampled at the rate its weights expect."""
+    import keras
+
+    from modules.models.finetune import builder_preset
+    from modules.models.presets import frontend_settings
+
+    if isinstance(model_spec, keras.Model):
+        settings = frontend_settings(model_spec)
+        wanted = None if settings is None else {
+            key: settings[key] for key in ("sr", "n_fft", "hop_length", "n_mels", "fmin", "fmax")}
+        name = model_spec.name
+    else:
+        preset = builder_preset(model_spec)
+        wanted = None if preset is None else preset.parameters()
+        name = None if preset is None else preset.name
+    if not wanted:
+        return
+    changed = {key: (getattr(run, key), value) for key, value in wanted.items()
+               if getattr(run, key) != value}
+    if changed:
+        print(f"model front end {name}: " + ", ".join(
+            f"{key} {old} -> {new}" for key, (old, new) in changed.items())
+            + " (audio is resampled to the model's rate)")
+        for key, (_, value) in changed.items():
+            setattr(run, key, value)
+    # The model's window is its n_fft; a window set for another front end would not apply.
+    run.window = None
+
+
+def seed_everything(params) -> None:
+    """Python, numpy and TensorFlow seeds, and deterministic ops when the job asks for them."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(params.seed)
+    if params.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def start_tracker(params, cache_root: Path, info: dict, job_dir: Path):
+    """The job's MLflow run (named trainer/job, tagged with the folder), parameters logged."""
+    from modules.tracking import Tracker
+
+    tracker = Tracker(params.tracking_uri, cache_root, experiment=params.mode,
+                      run_name=f"{info['trainer']}/{job_dir.name}",
+                      tags={"job_dir": str(job_dir), "trainer": info["trainer"],
+                            "mlflow.note.content": params.description})
+    tracker.log_params(params.snapshot())
+    return tracker
+
+
+def best_history_row(history: pd.DataFrame, target_metric: str) -> int:
+    """Row of ``history`` (the CSV log) at the best epoch by ``target_metric``."""
+    from modules.training_metrics import metric_direction
+
+    column = history[target_metric]
+    return int(column.idxmin() if metric_direction(target_metric) == "min" else column.idxmax())
+
+
+def job_callbacks(params, job_dir: Path, tracker) -> list:
+    """Best checkpoint, early stopping and LR reduction on ``params.target_metric``, NaN stop,
+    MLflow, and the CSV history (last: it sees the learning rate the others add)."""
+    import keras
+
+    from modules.tracking import TrackerCallback
+    from modules.training_metrics import metric_direction
+
+    direction = metric_direction(params.target_metric)
+    return [
+        keras.callbacks.ModelCheckpoint(str(job_dir / "best_model.keras"),
+                                        monitor=params.target_metric, mode=direction,
+                                        save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=params.target_metric, mode=direction,
+                                      patience=params.es_patience, min_delta=params.min_delta),
+        keras.callbacks.ReduceLROnPlateau(monitor=params.target_metric, mode=direction,
+                                          factor=params.factor, patience=params.lr_patience,
+                                          min_lr=params.min_lr, min_delta=params.min_delta),
+        keras.callbacks.TerminateOnNaN(),
+        TrackerCallback(tracker),
+        keras.callbacks.CSVLogger(str(job_dir / "history.csv")),
+    ]
+
+
+def json_default(value):
+    """``json.dumps(default=...)`` for numpy numbers and arrays in metrics."""
+    import numpy as np
+
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A split table as written: text, so a class or patient named "none" or "NA" stays one."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])

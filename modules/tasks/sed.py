@@ -1,0 +1,215 @@
+"""The "sed" task: sound event detection on ``spectrain clips`` folders.
+
+Its pieces (loss, framewise network, window metrics, plots) are in :mod:`modules.sed.job`; this
+module is the task's hooks, ``detect`` among them: a finished job's best model over long
+recordings (``spectrain detect``, through :func:`modules.inference.detect_with_job`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from modules.tasks.base import JobContext, ReplayComparison, Task
+from modules.tasks.common import json_default, load_and_split, testing_subsets
+from modules.tasks.registry import register_task
+
+
+def validation_windows(clips: pd.DataFrame, classes, params):
+    """The fixed validation windows of ``clips``, as the job and its replays cut them."""
+    from modules.sed.windows import RandomWindows
+
+    return RandomWindows(clips, classes, sr=params.sr, window_seconds=params.audio_length,
+                         event_bins=params.event_bins, seed=params.seed, validation=True)
+
+
+@register_task("sed")
+class SoundEventDetection(Task):
+    """Framewise targets (classes x ``event_bins``) per window; frame and event metrics."""
+
+    detects = True
+
+    def metric_names(self) -> list[str]:
+        return ["binary_accuracy", "pr_auc"]
+
+    def check(self, params, augmentations: list) -> None:
+        if augmentations:
+            raise ValueError("augmentation lists are not supported in sound event detection "
+                             "jobs yet: the random window per clip and epoch is the "
+                             "augmentation")
+        super().check(params, augmentations)
+
+    def load_data(self, ctx: JobContext) -> None:
+        from modules.data import check_no_group_leak
+        from modules.sed.job import clips_of
+
+        run = ctx.run
+        if run.split == "auto":
+            run.split = "group"  # clips of one recording never on both sides
+        train, validation, _ = load_and_split(run, ctx.datasets)
+        check_no_group_leak(train, validation)
+        ctx.train, ctx.validation = testing_subsets(run, train, validation)
+        clips = ctx.state["clips"] = (clips_of(ctx.train), clips_of(ctx.validation))
+        classes = sorted({label for part in clips for events in part["events"]
+                          for _, _, label in events})
+        if not classes:
+            raise ValueError("the clips hold no annotated event: nothing to detect")
+        if run.n_classes not in (None, len(classes)):
+            raise ValueError(f"parameters.n_classes is {run.n_classes}, the clips have "
+                             f"{len(classes)} event classes: {', '.join(classes)}")
+        run.n_classes = len(classes)
+        ctx.class_names = classes
+
+    def prepare(self, ctx: JobContext) -> None:
+        ctx.info.update(event_bins=ctx.run.event_bins, window_seconds=ctx.run.audio_length)
+
+    def datasets(self, ctx: JobContext):
+        import tensorflow as tf
+
+        from modules.sed.windows import RandomWindows
+
+        params, classes = ctx.params, ctx.class_names
+        train_clips, validation_clips = ctx.state["clips"]
+        train = RandomWindows(train_clips, classes, sr=params.sr,
+                              window_seconds=params.audio_length, event_bins=params.event_bins,
+                              seed=params.seed)
+        validation = ctx.state["windows"] = validation_windows(validation_clips, classes, params)
+        ctx.state["skipped"] = train.skipped + validation.skipped
+        print(f"training: {len(train.clips)} clips, validation: {len(validation.clips)} clips; "
+              f"{len(classes)} event classes ({', '.join(classes)}); windows of "
+              f"{params.audio_length:g} s, {params.event_bins} event bins; "
+              f"{len(ctx.state['skipped'])} clips skipped")
+        parse = ctx.parse
+
+        def to_model(audio, labels):
+            inputs, _ = parse(audio, tf.zeros([tf.shape(audio)[0], len(classes)]))
+            return inputs, tf.transpose(labels, [0, 2, 1])  # (batch, event_bins, classes)
+
+        return (train.dataset(params.batch_size).map(to_model),
+                validation.dataset(params.batch_size).map(to_model))
+
+    def network(self, ctx: JobContext):
+        import keras
+
+        from modules.sed.job import frame_clip_loss, framewise_network
+
+        params = ctx.params
+        network = framewise_network(ctx.model_spec, params.shape, len(ctx.class_names),
+                                    params.event_bins)
+        network.compile(optimizer=keras.optimizers.Adam(params.lr),
+                        loss=frame_clip_loss(params.sed_clip_weight),
+                        metrics=[keras.metrics.BinaryAccuracy(name="binary_accuracy"),
+                                 keras.metrics.AUC(curve="PR", name="pr_auc")])
+        return network
+
+    def evaluate(self, ctx: JobContext, model) -> dict:
+        from modules.sed.job import evaluate_on_windows
+
+        windows = ctx.state["windows"]
+        result = ctx.state["result"] = evaluate_on_windows(model, ctx.params, ctx.class_names,
+                                                           windows, ctx.parse)
+        np.savez_compressed(ctx.path / "predictions.npz", activity=result["activity"],
+                            targets=result["targets"], starts=result["starts"],
+                            clips=np.array(windows.clips["path"].tolist()))
+        result["estimated"].to_csv(ctx.path / "validation_events.csv", index=False)
+        return result["metrics"]
+
+    def report(self, ctx: JobContext, metrics: dict, header: dict) -> str:
+        from modules.sed.metrics import format_sed_report
+
+        params, classes, windows = ctx.params, ctx.class_names, ctx.state["windows"]
+        lines = {key: header[key] for key in ("job", "trainer", "description", "started",
+                                              "datasets")}
+        lines.update({
+            "task": f"sound event detection, {len(classes)} classes: {', '.join(classes)}",
+            "windows": f"{params.audio_length:g} s, {params.event_bins} event bins "
+                       f"({params.audio_length / params.event_bins:g} s each)",
+            "split": f"{params.split} (validation {len(windows.clips)} clips, training "
+                     f"{len(ctx.state['clips'][0])})",
+        })
+        lines.update({key: header[key] for key in ("model", "epochs", "mlflow")})
+        skipped = ctx.state["skipped"]
+        width = max(map(len, lines)) + 2
+        return ("spectrain sound event detection report\n" + "=" * 38 + "\n\n"
+                + "\n".join(f"{key + ':':<{width}}{value}" for key, value in lines.items())
+                + "\n\n" + format_sed_report(metrics["frames"], metrics["events"], classes)
+                + "\nSkipped clips (" + str(len(skipped)) + ")\n"
+                + "".join(f"{path}\t{reason}\n" for path, reason in skipped))
+
+    def write_outputs(self, ctx: JobContext, model, metrics: dict) -> None:
+        from modules.sed.job import plot_examples
+
+        plot_examples(ctx.path, ctx.state["result"], ctx.state["windows"], ctx.class_names,
+                      ctx.params)
+
+    def summary(self, metrics: dict) -> dict:
+        return {"best_frame_f1": float(metrics["frames"]["micro"]["f1"]),
+                "best_event_f1": float(metrics["events"]["overall"]["f1"])}
+
+    def replay(self, job, parse_function, progress: bool) -> ReplayComparison:
+        """The best model on the same validation windows: the activity and metrics must equal
+        the recorded ones."""
+        import json
+
+        from modules.sed.job import clips_of, evaluate_on_windows
+
+        params, classes = job.params, job.class_names
+        windows = validation_windows(clips_of(job.table("validation")), classes, params)
+        parse = job.parse_builder(parse_function)(params)
+        result = evaluate_on_windows(job.model, params, classes, windows, parse)
+        recorded = job.recorded_metrics()
+        before = np.load(job.path / "predictions.npz")["activity"]
+        difference = (float(np.abs(before - result["activity"]).max())
+                      if before.shape == result["activity"].shape else float("inf"))
+        now = json.loads(json.dumps(result["metrics"], default=json_default))
+        identical = difference == 0.0 and all(
+            recorded[level][key] == now[level][key] for level in ("frames", "events")
+            for key in ("micro", "overall") if key in now[level])
+        text = (f"replay of {job.path}\nframe F1 (micro): recorded "
+                f"{recorded['frames']['micro']['f1']:.6f}, replayed "
+                f"{now['frames']['micro']['f1']:.6f}\nevent F1: recorded "
+                f"{recorded['events']['overall']['f1']:.6f}, replayed "
+                f"{now['events']['overall']['f1']:.6f}\nlargest difference in any frame "
+                f"activity: {difference:.3g}\n"
+                + ("IDENTICAL to the recorded metrics\n" if identical
+                   else "DIFFERENT from the recorded metrics\n"))
+        return ReplayComparison(now, recorded, identical, difference, text)
+
+    def detect(self, job, inputs, output_dir, hop_seconds=None, threshold=None,
+               median_filter=None, min_duration: float = 0.0, min_gap: float = 0.0,
+               progress: bool = True) -> pd.DataFrame:
+        """``job``'s best model over long recordings (:func:`modules.inference.detect_with_job`)."""
+        import tensorflow as tf
+
+        from modules.sed.detect import detect
+
+        params, classes = job.params, job.class_names
+        frame_hop = params.audio_length / params.event_bins
+        if hop_seconds is None:
+            hop_seconds = frame_hop * max(1, params.event_bins // 2)
+        threshold = per_class_setting(threshold, classes, params.sed_threshold, "threshold")
+        median_filter = per_class_setting(median_filter, classes, 1, "median filter")
+        model, parse = job.model, job.parse
+
+        def predict_fn(batch):
+            batch = tf.constant(np.asarray(batch, np.float32))
+            model_inputs, _ = parse(batch, tf.zeros([batch.shape[0], len(classes)]))
+            return np.asarray(model(model_inputs, training=False))
+
+        return detect(list(inputs), predict_fn, sr=params.sr,
+                      window_seconds=params.audio_length, hop_seconds=hop_seconds,
+                      frame_hop_seconds=frame_hop, classes=classes, output_dir=output_dir,
+                      thresholds=params.sed_threshold if threshold is None else threshold,
+                      median_filter=median_filter, min_duration=min_duration,
+                      min_gap=min_gap, progress=progress)
+
+
+def per_class_setting(value, classes, default, option: str):
+    """One value for all classes, or a {class: value} dict completed with ``default``."""
+    if not isinstance(value, dict):
+        return value
+    unknown = sorted(set(value) - set(classes))
+    if unknown:
+        raise ValueError(f"{option} for unknown class(es) {', '.join(unknown)}; the job's "
+                         f"classes are {', '.join(classes)}")
+    return {name: value.get(name, default) for name in classes}

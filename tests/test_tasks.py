@@ -1,0 +1,216 @@
+"""Every registered task, driven by the registry (as timm tests every registered model): a
+testing-mode job from a trainer file, its replay (IDENTICAL), and ``spectrain explain`` /
+``spectrain detect`` where the task has them (and a clear refusal where it has not).
+
+A new task registers itself in :mod:`modules.tasks`; this test then fails until it gets a
+recipe below: a small trainer file and the data it trains on.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from modules.cli import main, run_trainer
+from modules.replay import replay_job
+from modules.tasks import Task, get_task, register_task, registered_tasks
+
+COMMON_FILES = {"params.json", "job.json", "train.csv", "validation.csv", "best_model.keras",
+                "last_model.keras", "history.csv", "history.png", "report.txt", "metrics.json"}
+RECIPES = {}
+
+TINY_FRONT_END = """
+parameters.n_fft = 256
+parameters.hop_length = 256
+parameters.n_mels = 16
+parameters.n_example_plots = 1
+parameters.n_gradcam = 1
+"""
+
+
+def recipe(name: str):
+    """``f(root) -> (trainer source, data_root or None, files only this task writes)``."""
+
+    def add(function):
+        RECIPES[name] = function
+        return function
+
+    return add
+
+
+@recipe("classification")
+def classification_recipe(root: Path):
+    return """
+        import functools
+        from modules.models import baseline_cnn
+        from modules.parameters import parameters
+        from modules.parsers import spec_parser
+        from modules.training import launch_job
+
+        parameters.sr = 8000
+        parameters.audio_length = 2.5
+        parameters.step_size = 2.5
+        parameters.testing_files_per_class = 2
+        """ + TINY_FRONT_END + """
+        launch_job({"Esc10": 1}, functools.partial(baseline_cnn, filters=(4, 8)), [], [],
+                   spec_parser)
+        """, None, {"predictions.csv", "confusion_matrix.png", "gradcam"}
+
+
+def respiratory_recipe(root: Path, task: str):
+    from tests.respiratory_data import make_icbhi
+
+    if not (root / "data" / "ICBHI").exists():
+        make_icbhi(root / "data" / "ICBHI", n_patients=8, recordings_per_patient=2,
+                   duration=6.0, seed=1)
+    return f"""
+        import functools
+        from modules.models import baseline_cnn
+        from modules.parameters import parameters
+        from modules.parsers import spec_parser
+        from modules.training import launch_job
+
+        parameters.task = {task!r}
+        parameters.sr = 4000
+        parameters.audio_length = 2.0
+        parameters.step_size = 2.0
+        parameters.split = "group"
+        parameters.testing_files_per_class = 3
+        """ + TINY_FRONT_END + """
+        launch_job({"Icbhi": 1}, functools.partial(baseline_cnn, filters=(4, 8)), [], [],
+                   spec_parser)
+        """, root / "data", {"predictions.csv", "patient_confusion_matrix.png"}
+
+
+recipe("pneumonia")(lambda root: respiratory_recipe(root, "pneumonia"))
+recipe("cw")(lambda root: respiratory_recipe(root, "cw"))
+
+
+@recipe("sed")
+def sed_recipe(root: Path):
+    import pandas as pd
+
+    from modules.sed.clips import make_clips
+    from tests.sed_data import make_long_recording
+
+    # five recordings: clips of one recording stay on one side of a group split into 5 folds
+    events = pd.concat([make_long_recording(root / "recordings" / f"rec{i}.wav",
+                                            {"Dog bark": 1, "Chainsaw": 1}, 16.0, sr=8000,
+                                            seed=i, snr_db=12.0) for i in range(5)],
+                       ignore_index=True)
+    make_clips(events, root / "clips", clip_length=2.5, seed=0, n_background=0, progress=False)
+    return f"""
+        import functools
+        from modules.data import register_dataset
+        from modules.models import sed_crnn
+        from modules.parameters import parameters
+        from modules.parsers import spec_parser
+        from modules.training import launch_job
+
+        register_dataset("Mixed", {str(root / "clips")!r})
+        parameters.task = "sed"
+        parameters.sr = 8000
+        parameters.audio_length = 2.0
+        parameters.event_bins = 4
+        parameters.testing_files_per_class = 6
+        parameters.batch_size = 4
+        """ + TINY_FRONT_END + """
+        launch_job({"Mixed": 1}, functools.partial(sed_crnn, filters=(4, 8), time_pool=(2, 2),
+                                                  rnn_units=4), [], [], spec_parser)
+        """, None, {"predictions.npz", "validation_events.csv", "examples"}
+
+
+def _run_recipe(name: str, root: Path) -> Path:
+    source, data_root, _ = RECIPES[name](root)
+    trainer = root / "trainers" / "smoke" / "train1.py"
+    trainer.parent.mkdir(parents=True, exist_ok=True)
+    trainer.write_text(textwrap.dedent(source))
+    run_trainer(trainer, testing=True, cache_root=str(root / "cache"),
+                data_root=str(data_root) if data_root else None, progress=False)
+    [job] = (root / "cache" / "smoke" / "train1").glob("*_testing")
+    return job
+
+
+def test_every_registered_task_has_a_recipe():
+    assert set(registered_tasks()) <= set(RECIPES), (
+        f"add a recipe to tests/test_tasks.py for {set(registered_tasks()) - set(RECIPES)}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", registered_tasks())
+def test_a_registered_task_trains_replays_and_explains_or_detects(name, tmp_path, esc10,
+                                                                  capsys):
+    task = get_task(name)
+    job = _run_recipe(name, tmp_path)
+    info = json.loads((job / "job.json").read_text())
+    assert info["status"] == "finished" and info["task"] == name
+    written = {path.name for path in job.iterdir()}
+    assert COMMON_FILES | RECIPES[name](tmp_path)[2] <= written
+
+    result = replay_job(job, progress=False)
+    assert result.identical, result.report_path.read_text()
+    assert result.max_probability_difference == 0.0
+
+    capsys.readouterr()
+    explain = ["explain", "--job", str(job), "--method", "gradcam", "--index", "0",
+               "--no-progress"]
+    if task.explains:
+        assert main(explain) == 0
+        [folder] = (job / "interpret").glob("gradcam-*")
+        assert {"settings.json", "summary.txt"} <= {p.name for p in folder.iterdir()}
+    else:
+        with pytest.raises(SystemExit, match="explanations are for classification jobs"):
+            main(explain)
+
+    recording = tmp_path / "new" / "recording.wav"
+    if task.detects:
+        from tests.sed_data import make_long_recording
+
+        make_long_recording(recording, {"Dog bark": 1, "Chainsaw": 1}, 12.0, sr=8000, seed=9)
+    detect = ["detect", "--job", str(job), "--input", str(recording), "--output",
+              str(tmp_path / "events"), "--no-progress"]
+    if task.detects:
+        assert main(detect) == 0
+        assert (tmp_path / "events" / "events.csv").is_file()
+    else:
+        with pytest.raises(SystemExit, match="is not a sound event detection job"):
+            main(detect)
+
+
+# --- the registry itself ----------------------------------------------------------------------
+class ShoutingTask(Task):
+    """A task defined outside the library, named by its "module:attribute" path."""
+
+
+def test_tasks_resolve_by_name_by_path_and_fail_with_the_closest_name():
+    assert get_task("").name == "classification"
+    assert get_task("sed").detects and not get_task("sed").explains
+    assert isinstance(get_task("tests.test_tasks:ShoutingTask"), ShoutingTask)
+    with pytest.raises(ValueError, match="unknown task 'sde'; did you mean 'sed'"):
+        get_task("sde")
+    with pytest.raises(ValueError, match="is a dict, not a Task"):
+        get_task("tests.test_tasks:RECIPES")
+
+
+def test_a_task_name_is_registered_once():
+    with pytest.raises(ValueError, match="task 'sed' is registered twice"):
+        register_task("sed")(ShoutingTask)
+
+
+def test_an_unknown_task_fails_before_a_job_folder_exists(tmp_path):
+    trainer = tmp_path / "trainers" / "smoke" / "train1.py"
+    trainer.parent.mkdir(parents=True)
+    trainer.write_text(textwrap.dedent("""
+        from modules.models import baseline_cnn
+        from modules.parameters import parameters
+        from modules.training import launch_job
+
+        parameters.task = "pneumonai"
+        launch_job({"Esc10": 1}, baseline_cnn, [], [])
+        """))
+    with pytest.raises(ValueError, match="did you mean 'pneumonia'"):
+        run_trainer(trainer, testing=True, cache_root=str(tmp_path / "cache"), progress=False)
+    assert not (tmp_path / "cache").exists()
