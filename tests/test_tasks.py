@@ -31,6 +31,11 @@ parameters.n_gradcam = 1
 """
 
 
+def trainer_source(*parts: str) -> str:
+    """A trainer file from indented pieces (each dedented on its own)."""
+    return "\n".join(textwrap.dedent(part).strip("\n") for part in parts) + "\n"
+
+
 def recipe(name: str):
     """``f(root) -> (trainer source, data_root or None, files only this task writes)``."""
 
@@ -43,7 +48,7 @@ def recipe(name: str):
 
 @recipe("classification")
 def classification_recipe(root: Path):
-    return """
+    return trainer_source("""
         import functools
         from modules.models import baseline_cnn
         from modules.parameters import parameters
@@ -54,10 +59,10 @@ def classification_recipe(root: Path):
         parameters.audio_length = 2.5
         parameters.step_size = 2.5
         parameters.testing_files_per_class = 2
-        """ + TINY_FRONT_END + """
+        """, TINY_FRONT_END, """
         launch_job({"Esc10": 1}, functools.partial(baseline_cnn, filters=(4, 8)), [], [],
                    spec_parser)
-        """, None, {"predictions.csv", "confusion_matrix.png", "gradcam"}
+        """), None, {"predictions.csv", "confusion_matrix.png", "gradcam"}
 
 
 def respiratory_recipe(root: Path, task: str):
@@ -66,7 +71,7 @@ def respiratory_recipe(root: Path, task: str):
     if not (root / "data" / "ICBHI").exists():
         make_icbhi(root / "data" / "ICBHI", n_patients=8, recordings_per_patient=2,
                    duration=6.0, seed=1)
-    return f"""
+    return trainer_source(f"""
         import functools
         from modules.models import baseline_cnn
         from modules.parameters import parameters
@@ -79,10 +84,10 @@ def respiratory_recipe(root: Path, task: str):
         parameters.step_size = 2.0
         parameters.split = "group"
         parameters.testing_files_per_class = 3
-        """ + TINY_FRONT_END + """
+        """, TINY_FRONT_END, """
         launch_job({"Icbhi": 1}, functools.partial(baseline_cnn, filters=(4, 8)), [], [],
                    spec_parser)
-        """, root / "data", {"predictions.csv", "patient_confusion_matrix.png"}
+        """), root / "data", {"predictions.csv", "patient_confusion_matrix.png"}
 
 
 recipe("pneumonia")(lambda root: respiratory_recipe(root, "pneumonia"))
@@ -102,7 +107,7 @@ def sed_recipe(root: Path):
                                             seed=i, snr_db=12.0) for i in range(5)],
                        ignore_index=True)
     make_clips(events, root / "clips", clip_length=2.5, seed=0, n_background=0, progress=False)
-    return f"""
+    return trainer_source(f"""
         import functools
         from modules.data import register_dataset
         from modules.models import sed_crnn
@@ -117,21 +122,22 @@ def sed_recipe(root: Path):
         parameters.event_bins = 4
         parameters.testing_files_per_class = 6
         parameters.batch_size = 4
-        """ + TINY_FRONT_END + """
+        """, TINY_FRONT_END, """
         launch_job({"Mixed": 1}, functools.partial(sed_crnn, filters=(4, 8), time_pool=(2, 2),
                                                   rnn_units=4), [], [], spec_parser)
-        """, None, {"predictions.npz", "validation_events.csv", "examples"}
+        """), None, {"predictions.npz", "validation_events.csv", "examples"}
 
 
-def _run_recipe(name: str, root: Path) -> Path:
-    source, data_root, _ = RECIPES[name](root)
+def _run_recipe(name: str, root: Path) -> tuple[Path, set]:
+    """The recipe's job folder, and the files only this task writes."""
+    source, data_root, own_files = RECIPES[name](root)
     trainer = root / "trainers" / "smoke" / "train1.py"
     trainer.parent.mkdir(parents=True, exist_ok=True)
-    trainer.write_text(textwrap.dedent(source))
+    trainer.write_text(source)
     run_trainer(trainer, testing=True, cache_root=str(root / "cache"),
                 data_root=str(data_root) if data_root else None, progress=False)
     [job] = (root / "cache" / "smoke" / "train1").glob("*_testing")
-    return job
+    return job, own_files
 
 
 def test_every_registered_task_has_a_recipe():
@@ -144,11 +150,11 @@ def test_every_registered_task_has_a_recipe():
 def test_a_registered_task_trains_replays_and_explains_or_detects(name, tmp_path, esc10,
                                                                   capsys):
     task = get_task(name)
-    job = _run_recipe(name, tmp_path)
+    job, own_files = _run_recipe(name, tmp_path)
     info = json.loads((job / "job.json").read_text())
     assert info["status"] == "finished" and info["task"] == name
     written = {path.name for path in job.iterdir()}
-    assert COMMON_FILES | RECIPES[name](tmp_path)[2] <= written
+    assert COMMON_FILES | own_files <= written
 
     result = replay_job(job, progress=False)
     assert result.identical, result.report_path.read_text()
@@ -169,7 +175,7 @@ def test_a_registered_task_trains_replays_and_explains_or_detects(name, tmp_path
     if task.detects:
         from tests.sed_data import make_long_recording
 
-        make_long_recording(recording, {"Dog bark": 1, "Chainsaw": 1}, 12.0, sr=8000, seed=9)
+        make_long_recording(recording, {"Dog bark": 1, "Chainsaw": 1}, 16.0, sr=8000, seed=9)
     detect = ["detect", "--job", str(job), "--input", str(recording), "--output",
               str(tmp_path / "events"), "--no-progress"]
     if task.detects:
