@@ -8,6 +8,7 @@ best model and the job's own parse function, each read when first asked for. Old
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -23,20 +24,26 @@ class JobFolderError(ValueError):
 
 
 class Job:
-    """A job folder (see the module docstring). ``required``: files that must be there."""
+    """A job folder (see the module docstring). ``required``: files that must be there
+    (``job.json`` always is; a listing of unfinished jobs asks for nothing more)."""
 
     def __init__(self, path, required=FINISHED_FILES):
         self.path = Path(path)
         if not self.path.is_dir():
             raise JobFolderError(f"{self.path} is not a job folder (no such folder)")
-        missing = [name for name in required if not (self.path / name).is_file()]
+        missing = [name for name in dict.fromkeys(("job.json", *required))
+                   if not (self.path / name).is_file()]
         if missing:
             raise JobFolderError(f"{self.path} is not a finished job folder: missing "
                                  f"{', '.join(missing)}")
-        self.params = Parameters.load(self.path / "params.json").freeze()
         self.info = json.loads((self.path / "job.json").read_text())
         self._model = None
         self._parse = None
+
+    @cached_property
+    def params(self) -> Parameters:
+        """The frozen parameters the job ran with."""
+        return Parameters.load(self.path / "params.json").freeze()
 
     @property
     def class_names(self) -> list:
@@ -86,6 +93,10 @@ class Job:
 
             self._model = load_model(self.path / "best_model.keras", compile=False)
         return self._model
+
+    @property
+    def status(self) -> str:
+        return self.info.get("status", "?")
 
     def recorded_metrics(self) -> dict:
         path = self.path / "metrics.json"

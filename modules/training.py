@@ -152,12 +152,14 @@ def _apply_launch_options(params: Parameters) -> None:
 def _replay_block(run: Parameters, spec: JobBlock) -> Path | None:
     from modules.replay import replay_job
 
+    from modules.job_folder import Job
+
     job = find_job(resolve_path(run.cache_root), run.mode, spec.trainer,
                    job_id=launch_options.job, testing=True if launch_options.testing else None)
-    info = json.loads((job.path / "job.json").read_text())
-    if info.get("block", 0) != spec.block or launch_options.replayed:
+    recorded_block = Job(job.path).info.get("block", 0)
+    if recorded_block != spec.block or launch_options.replayed:
         print(f"job block {spec.block + 1}: not replayed (job {job.path.name} came from block "
-              f"{info.get('block', 0) + 1})")
+              f"{recorded_block + 1})")
         return None
     replay_job(job.path, parse_function=spec.parse_function, progress=launch_options.progress)
     launch_options.replayed.append(job.path)
