@@ -6,7 +6,11 @@ detection), as plug-ins of one job skeleton.
 * :mod:`.classification`: "classification" (the datasets' labels), "pneumonia" and "cw"
   (respiratory label sources);
 * :mod:`.sed`: "sed", sound event detection on ``spectrain clips`` folders;
-* :mod:`.skeleton`: the one training and replay skeleton every task runs in.
+* :mod:`.common`: job pieces every task uses (split, testing subsets, seeds, callbacks...).
+
+Every task runs in one skeleton: :func:`modules.training.train_job` trains, and
+:func:`modules.replay.replay_job` replays a finished job opened as a
+:class:`modules.job_folder.Job`.
 
 A new task is one module: a :class:`Task` subclass decorated with ``@register_task("name")``,
 imported below.

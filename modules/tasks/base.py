@@ -1,9 +1,10 @@
 """What a task is: the small hooks by which one kind of job differs from another.
 
-The job skeleton (:mod:`modules.tasks.skeleton`) runs every job the same way: it makes the job
-folder and takes its id, seeds, writes the split files, the parameters snapshot and ``job.json``,
-starts tracking, fits with the common callbacks, picks the best epoch, writes the report and
-artifacts and records the status, and it replays a finished job and compares. At each step that
+The job skeleton (:func:`modules.training.train_job`, :func:`modules.replay.replay_job`) runs
+every job the same way: it makes the job folder and takes its id, seeds, writes the split files,
+the parameters snapshot and ``job.json``, starts tracking, fits with the common callbacks, picks
+the best epoch, writes the report and artifacts and records the status, and it replays a
+finished job and compares. At each step that
 depends on *what* is learnt it calls a hook of the job's :class:`Task`:
 
 ============================  ==================================================================
