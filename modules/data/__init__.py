@@ -1,8 +1,17 @@
 """Datasets: tables of audio files, decoding and chunking, splits, fetching and inspection.
 
-Registered datasets: Esc10, Esc50 (:mod:`.tables`), Icbhi, Jordan, Bd (:mod:`.respiratory`).
+The layers, bottom up: :mod:`.schema` (the table every loader returns; imports no loader),
+:mod:`.layouts` (layouts register themselves with a detect function; :func:`detect_layout`,
+:func:`load_auto`), :mod:`.datasets` (registered dataset names: :func:`register_dataset`,
+:func:`load_datasets`), then one module per layout, which registers it: :mod:`.manifest`,
+:mod:`.esc` (and the datasets Esc10, Esc50), :mod:`.folders`, :mod:`.packs`,
+:mod:`.feature_sets`, :mod:`.clip_folders`; and :mod:`.respiratory` (the datasets Icbhi, Jordan
+and Bd). The ESC naming rule is :mod:`.esc_names`.
 """
 
+# Importing the layout modules registers their layouts; the order is the order in which
+# messages list them ("Supported layouts: a manifest ...; ...").
+from . import manifest, esc, folders, packs, feature_sets, clip_folders  # noqa: F401, I001
 from .audio import (
     CHUNK_MODES,
     BadAudioError,
@@ -12,6 +21,15 @@ from .audio import (
     decode_to_chunks,
     read_audio,
 )
+from .datasets import (
+    DatasetSpec,
+    dataset_spec,
+    load_datasets,
+    register_dataset,
+    registered_datasets,
+    unregister_dataset,
+)
+from .esc import load_esc50_csv, load_esc_folders
 from .fetch import (
     ESC10_COMMIT,
     ESC10_REPOSITORY,
@@ -21,9 +39,11 @@ from .fetch import (
     resolve_data_root,
     shared_datasets_dir,
 )
+from .folders import load_class_folders
 from .inspect import inspect_files, inspect_raw, summarise
+from .layouts import DATASET_LAYOUTS, LOADERS, detect_layout, load_auto, register_layout
+from .manifest import load_manifest
 from .respiratory import (  # importing it registers Icbhi, Jordan and Bd
-    TASK_CLASSES,
     chunk_cw_labels,
     load_icbhi,
     load_spreadsheet,
@@ -31,36 +51,18 @@ from .respiratory import (  # importing it registers Icbhi, Jordan and Bd
     make_chunk_labeler,
     read_cycles,
 )
+from .schema import AUDIO_EXTENSIONS, SPLIT_VALUES, TABLE_COLUMNS, TASK_CLASSES, make_table
 from .splits import SPLIT_METHODS, check_no_group_leak, split_table, testing_subset
-from .tables import (
-    AUDIO_EXTENSIONS,
-    LOADERS,
-    SPLIT_VALUES,
-    TABLE_COLUMNS,
-    DatasetSpec,
-    dataset_spec,
-    detect_layout,
-    load_auto,
-    load_class_folders,
-    load_datasets,
-    load_esc50_csv,
-    load_esc_folders,
-    load_manifest,
-    make_table,
-    register_dataset,
-    registered_datasets,
-    unregister_dataset,
-)
 
 __all__ = [
-    "AUDIO_EXTENSIONS", "BadAudioError", "CHUNK_MODES", "DatasetSpec", "ESC10_COMMIT",
-    "ESC10_REPOSITORY", "LOADERS", "SPLIT_METHODS", "SPLIT_VALUES", "TABLE_COLUMNS",
-    "TASK_CLASSES", "audio_info", "check_audio", "check_no_group_leak", "chunk_audio",
-    "chunk_cw_labels", "dataset_spec", "decode_to_chunks", "detect_layout", "inspect_files",
-    "inspect_raw", "load_auto", "load_class_folders", "load_datasets", "load_esc50_csv",
-    "load_esc_folders", "load_icbhi", "load_manifest", "load_spreadsheet", "locate_esc10",
-    "locate_esc50", "locate_respiratory", "make_chunk_labeler", "make_table", "project_root",
-    "read_audio", "read_cycles", "register_dataset", "registered_datasets",
-    "resolve_data_root", "shared_datasets_dir", "split_table", "summarise", "testing_subset",
-    "unregister_dataset",
+    "AUDIO_EXTENSIONS", "BadAudioError", "CHUNK_MODES", "DATASET_LAYOUTS", "DatasetSpec",
+    "ESC10_COMMIT", "ESC10_REPOSITORY", "LOADERS", "SPLIT_METHODS", "SPLIT_VALUES",
+    "TABLE_COLUMNS", "TASK_CLASSES", "audio_info", "check_audio", "check_no_group_leak",
+    "chunk_audio", "chunk_cw_labels", "dataset_spec", "decode_to_chunks", "detect_layout",
+    "inspect_files", "inspect_raw", "load_auto", "load_class_folders", "load_datasets",
+    "load_esc50_csv", "load_esc_folders", "load_icbhi", "load_manifest", "load_spreadsheet",
+    "locate_esc10", "locate_esc50", "locate_respiratory", "make_chunk_labeler", "make_table",
+    "project_root", "read_audio", "read_cycles", "register_dataset", "register_layout",
+    "registered_datasets", "resolve_data_root", "shared_datasets_dir", "split_table",
+    "summarise", "testing_subset", "unregister_dataset",
 ]

@@ -73,7 +73,8 @@ def _as_str(path: PathLike) -> str:
     return os.fsdecode(os.fspath(path))
 
 
-def _sf_message(error: Exception) -> str:
+def sound_file_message(error: Exception) -> str:
+    """libsndfile's own words for an error it raised (or the error's text)."""
     if isinstance(error, soundfile.LibsndfileError):
         return error.error_string.rstrip(".")
     return str(error).rstrip(".") or type(error).__name__
@@ -96,7 +97,7 @@ def _check_file(path: str) -> None:
 def _open_error(path: str, error: Exception) -> BadAudioError:
     """Map an error raised while opening a file to a BadAudioError."""
     code = getattr(error, "code", None)
-    message = _sf_message(error)
+    message = sound_file_message(error)
     if code == _SF_ERR_UNRECOGNISED_FORMAT:
         reason = f"not an audio file: {message}"
     elif code == _SF_ERR_MALFORMED_FILE:
@@ -202,6 +203,61 @@ def _declared_frames(path: str, sf_format: str, subtype: str) -> Optional[int]:
     return None
 
 
+def expected_frames(path: str, sf_format: str, subtype: str, frames: int) -> int:
+    """The frames a file should decode to, read from its header without decoding it.
+
+    ``sf_format``, ``subtype`` and ``frames`` are what libsndfile reports for the file. WAV and
+    AIFF: the frame count the header declares (libsndfile quietly shrinks ``frames`` for a file
+    cut short); other formats, or no declared count: ``frames``.
+
+    Raises:
+        BadAudioError: an Ogg file whose last page is cut short; a file that cannot be read.
+    """
+    try:
+        if sf_format == "OGG":
+            problem = _ogg_truncation(path)
+            if problem:
+                raise BadAudioError(path, problem)
+        declared = _declared_frames(path, sf_format, subtype)
+    except OSError as error:  # the file vanished or became unreadable
+        raise BadAudioError(path, f"cannot access file: {error.strerror or error}") from None
+    return declared if declared is not None else frames
+
+
+def check_without_decoding(path: str, sf_format: str, subtype: str, frames: int) -> int:
+    """Check a file without decoding it; returns :func:`expected_frames`.
+
+    For readers that decode a file in pieces (sound event detection streams hours of audio,
+    clip cutting seeks): the truncation visible in the header is refused up front, before
+    decoding anything.
+
+    Raises:
+        BadAudioError: as :func:`expected_frames`, or a header declaring more frames than the
+            file holds.
+    """
+    expected = expected_frames(path, sf_format, subtype, frames)
+    if expected > frames:
+        raise BadAudioError(path, f"truncated: header says {expected} frames, only {frames} "
+                                  f"are in the file")
+    return expected
+
+
+def check_frames_decoded(path: str, sf_format: str, expected: Optional[int],
+                         decoded: int) -> None:
+    """BadAudioError when fewer than ``expected`` (:func:`expected_frames`) frames decoded.
+
+    MP3 frame counts can be estimates (no Xing/LAME header), so an MP3 may fall a little short.
+    """
+    if expected is None or expected <= 0:
+        return
+    tolerated = 0
+    if sf_format in ("MP3", "MPEG"):
+        tolerated = max(_MP3_TOLERANCE_FRAMES, int(_MP3_TOLERANCE_FRACTION * expected))
+    if expected - decoded > tolerated:
+        raise BadAudioError(path, f"truncated: header says {expected} frames, only {decoded} "
+                                  f"could be read")
+
+
 def _read_frames(handle: soundfile.SoundFile) -> np.ndarray:
     """Read every frame as float32 (frames, channels), in blocks if the count looks absurd."""
     if 0 <= handle.frames <= _MAX_PREALLOCATED_FRAMES:
@@ -251,27 +307,10 @@ def _decode(path: str, silence_threshold_db: Optional[float]) -> tuple[np.ndarra
             audio = _read_frames(handle)
         except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError,
                 MemoryError) as error:
-            raise BadAudioError(path, f"truncated or corrupt: {_sf_message(error)}") from None
+            raise BadAudioError(path, f"truncated or corrupt: {sound_file_message(error)}") from None
     frames_read = len(audio)
-
-    try:
-        if info["format"] == "OGG":
-            problem = _ogg_truncation(path)
-            if problem:
-                raise BadAudioError(path, problem)
-        declared = _declared_frames(path, info["format"], info["subtype"])
-    except OSError as error:  # the file vanished or became unreadable after decoding
-        raise BadAudioError(path, f"cannot access file: {error.strerror or error}") from None
-    if declared is None:
-        declared = info["frames"]
-    shortfall = declared - frames_read
-    if info["format"] in ("MP3", "MPEG"):
-        tolerated = max(_MP3_TOLERANCE_FRAMES, int(_MP3_TOLERANCE_FRACTION * declared))
-    else:
-        tolerated = 0
-    if shortfall > tolerated:
-        raise BadAudioError(
-            path, f"truncated: header says {declared} frames, only {frames_read} could be read")
+    expected = expected_frames(path, info["format"], info["subtype"], info["frames"])
+    check_frames_decoded(path, info["format"], expected, frames_read)
     if frames_read == 0:
         raise BadAudioError(path, "no audio frames")
 
@@ -279,6 +318,39 @@ def _decode(path: str, silence_threshold_db: Optional[float]) -> tuple[np.ndarra
     info["frames"] = frames_read
     info["duration_s"] = frames_read / info["sample_rate"]
     return audio, info
+
+
+# --- waveform packs (:mod:`.packs`): a clip of a pack is read like a file ---------------------
+
+PACK_SEPARATOR = "::"
+PACK_SUFFIXES = (".h5", ".hdf5")
+
+
+def pack_reference(path: str) -> Optional[tuple[str, int]]:
+    """(pack file, row) for a ``<pack>.h5::<row>`` path, else None."""
+    head, separator, row = str(path).rpartition(PACK_SEPARATOR)
+    if separator and row.isdigit() and head.lower().endswith(PACK_SUFFIXES):
+        return head, int(row)
+    return None
+
+
+def read_pack_row(path: str, pack: str, row: int) -> tuple[np.ndarray, dict]:
+    """One clip as float32 (frames, 1) and its info, like a decoded file; BadAudioError if the
+    pack or the row cannot be read."""
+    import h5py
+
+    try:
+        with h5py.File(pack, "r") as handle:
+            waveforms = handle["waveform"]
+            if row >= len(waveforms):
+                raise BadAudioError(path, f"the pack has {len(waveforms)} clips, no row {row}")
+            clip = waveforms[row]
+            sample_rate = int(handle.attrs["sample_rate"])
+    except (OSError, KeyError) as error:
+        raise BadAudioError(path, f"cannot read waveform pack: {error}") from None
+    audio = (clip.astype(np.float32) / 32767.0)[:, None]  # PANNs: int16 = round(x * 32767)
+    return audio, {"sample_rate": sample_rate, "channels": 1, "frames": len(clip),
+                   "format": "HDF5", "subtype": "PCM_16", "duration_s": len(clip) / sample_rate}
 
 
 def read_audio(path: PathLike, sr: Optional[int], mono: bool = True,
@@ -306,9 +378,7 @@ def read_audio(path: PathLike, sr: Optional[int], mono: bool = True,
     path = _as_str(path)
     if sr is not None and sr <= 0:
         raise ValueError(f"sample rate must be positive, got {sr}")
-    from .packs import pack_reference, read_pack_row  # "pack.h5::row": a clip of a waveform pack
-
-    reference = pack_reference(path)
+    reference = pack_reference(path)  # "pack.h5::row": a clip of a waveform pack
     if reference:
         audio, info = read_pack_row(path, *reference)
         check_peak(path, audio, silence_threshold_db)

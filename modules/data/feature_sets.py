@@ -26,7 +26,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .tables import make_table
+from .layouts import register_layout
+from .schema import make_table
 
 FEATURE_SEPARATOR = "::"
 FEATURE_SUFFIXES = (".nc",)
@@ -148,3 +149,12 @@ def load_feature_set(path) -> pd.DataFrame:
     if unlabelled:
         print(f"{path}: {len(unlabelled)} unlabelled file(s) left out, e.g. {unlabelled[0]}")
     return make_table(records, dataset=path.stem)
+
+
+def is_feature_set(path: Path) -> bool:
+    """Whether ``path`` is an .nc file."""
+    return path.is_file() and path.suffix.lower() in FEATURE_SUFFIXES
+
+
+register_layout("feature_set", is_feature_set, load_feature_set,
+                "an .nc feature set of learned representations")

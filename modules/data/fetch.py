@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
+from .esc_names import esc_class_folder
+
 ESC10_REPOSITORY = "https://github.com/karolpiczak/ESC-10.git"
 ESC10_COMMIT = "553c8f1"
 ESC50_URL = "https://github.com/karolpiczak/ESC-50"
-
-ESC_CLASS_FOLDER = re.compile(r"^\d{3} - ")
 
 PathArg = Union[str, os.PathLike]
 
@@ -46,7 +45,7 @@ def has_esc_class_folders(path: PathArg) -> bool:
     path = Path(path)
     if not path.is_dir():
         return False
-    return any(child.is_dir() and ESC_CLASS_FOLDER.match(child.name) for child in path.iterdir())
+    return any(child.is_dir() and esc_class_folder(child.name) for child in path.iterdir())
 
 
 def _run_git(arguments: list[str], what: str, target: Path) -> None:

@@ -12,7 +12,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from .audio import BadAudioError, audio_info, check_audio
-from .tables import LOADERS, PathArg, detect_layout
+from .layouts import DATASET_LAYOUTS, detect_layout
+from .schema import PathArg
 
 FILE_COLUMNS = ("path", "label", "duration_s", "sample_rate", "channels", "format", "subtype",
                 "frames", "error")
@@ -145,7 +146,7 @@ def inspect_raw(basedir: PathArg, progress: bool = True) -> tuple[pd.DataFrame, 
         dataset path and its detected layout.
     """
     layout = detect_layout(basedir)
-    table = LOADERS[layout](basedir)
+    table = DATASET_LAYOUTS[layout].load(basedir)
     files = inspect_files(table, progress=progress)
     text = f"Dataset: {Path(basedir).expanduser().resolve()}\nLayout: {layout}\n" + summarise(files)
     return files, text

@@ -20,43 +20,19 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-from .audio import BadAudioError, read_audio
-from .tables import make_table
+from .audio import (PACK_SEPARATOR, PACK_SUFFIXES, BadAudioError, pack_reference, read_audio,
+                    read_pack_row)
+from .layouts import register_layout
+from .schema import make_table
 
-PACK_SEPARATOR = "::"
-PACK_SUFFIXES = (".h5", ".hdf5")
-
-
-def pack_reference(path: str) -> Optional[tuple[str, int]]:
-    """(pack file, row) for a ``<pack>.h5::<row>`` path, else None."""
-    head, separator, row = str(path).rpartition(PACK_SEPARATOR)
-    if separator and row.isdigit() and head.lower().endswith(PACK_SUFFIXES):
-        return head, int(row)
-    return None
-
-
-def read_pack_row(path: str, pack: str, row: int) -> tuple[np.ndarray, dict]:
-    """One clip as float32 (frames, 1) and its info, like a decoded file; BadAudioError if the
-    pack or the row cannot be read."""
-    import h5py
-
-    try:
-        with h5py.File(pack, "r") as handle:
-            waveforms = handle["waveform"]
-            if row >= len(waveforms):
-                raise BadAudioError(path, f"the pack has {len(waveforms)} clips, no row {row}")
-            clip = waveforms[row]
-            sample_rate = int(handle.attrs["sample_rate"])
-    except (OSError, KeyError) as error:
-        raise BadAudioError(path, f"cannot read waveform pack: {error}") from None
-    audio = (clip.astype(np.float32) / 32767.0)[:, None]  # PANNs: int16 = round(x * 32767)
-    return audio, {"sample_rate": sample_rate, "channels": 1, "frames": len(clip),
-                   "format": "HDF5", "subtype": "PCM_16", "duration_s": len(clip) / sample_rate}
+# pack_reference and read_pack_row live in .audio, which reads a pack row as it reads a file;
+# they are named here too, where the pack format is described.
+__all__ = ["PACK_SEPARATOR", "PACK_SUFFIXES", "is_pack", "load_pack", "pack_reference",
+           "read_pack_row", "write_pack"]
 
 
 def write_pack(table: pd.DataFrame, output, sample_rate: int, clip_length: float,
@@ -145,3 +121,11 @@ def load_pack(path) -> pd.DataFrame:
         "fold": [int(f) if f > 0 else pd.NA for f in folds],
         "group": groups,
     }, dataset=path.stem)
+
+
+def is_pack(path: Path) -> bool:
+    """Whether ``path`` is an .h5 / .hdf5 file."""
+    return path.is_file() and path.suffix.lower() in PACK_SUFFIXES
+
+
+register_layout("waveform_pack", is_pack, load_pack, "an .h5 waveform pack")

@@ -31,15 +31,10 @@ import numpy as np
 import pandas as pd
 
 from .audio import CHUNK_MODES
+from .datasets import register_dataset
 from .fetch import resolve_data_root, shared_datasets_dir
-from .tables import AUDIO_EXTENSIONS, _is_audio, _require_dir, make_table, register_dataset
+from .schema import AUDIO_EXTENSIONS, TASK_CLASSES, PathArg, is_audio_file, make_table, require_dir
 
-PathArg = Union[str, os.PathLike]
-
-TASK_CLASSES = {
-    "pneumonia": ("no_pneumonia", "pneumonia"),
-    "cw": ("none", "crackle", "wheeze", "both"),
-}
 CW_CLASSES = TASK_CLASSES["cw"]
 
 # "<patient>_<recording index>_<chest location>_<acquisition mode>_<device>", e.g.
@@ -141,12 +136,12 @@ def read_cycles(path: PathArg) -> np.ndarray:
 
 def _icbhi_audio_folder(root: Path) -> Path:
     """``root`` if it holds audio files, else its only sub-folder that does."""
-    if any(_is_audio(file) and file.is_file() for file in root.iterdir()):
+    if any(is_audio_file(file) and file.is_file() for file in root.iterdir()):
         return root
     candidates = [folder for folder in sorted(root.iterdir())
                   if folder.is_dir() and not folder.name.startswith(".")
                   and folder.name != "__MACOSX"
-                  and any(_is_audio(file) and file.is_file() for file in folder.iterdir())]
+                  and any(is_audio_file(file) and file.is_file() for file in folder.iterdir())]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
@@ -268,14 +263,28 @@ def load_icbhi(root: PathArg, task: Optional[str] = None, name: Optional[str] = 
         FileNotFoundError: ``root`` missing; for "pneumonia" no diagnosis file.
     """
     task = _check_task(task, "ICBHI")
-    root = _require_dir(root, "ICBHI dataset folder")
+    root = require_dir(root, "ICBHI dataset folder")
     name = name or root.name
     audio_folder = _icbhi_audio_folder(root)
     folders = [root] if audio_folder == root else [root, audio_folder]
+    recordings = _icbhi_recordings(audio_folder)
+    split_file = _find_one(folders, (r".*train.*test.*\.txt",), (SPLIT_FILE,), "official split")
+    official = read_official_split(split_file) if split_file else {}
+    label_of = (_pneumonia_labeler(root, folders) if task == "pneumonia" else _icbhi_cw_label)
+    rows = []
+    for file, patient, annotation in recordings:
+        rows.append({"path": str(file), "label": label_of(file, patient, annotation),
+                     "split": official.get(file.stem), "group": f"{name}:{patient}",
+                     "annotation": str(annotation) if annotation is not None else None})
+    return make_table(rows, dataset=name)
 
+
+def _icbhi_recordings(audio_folder: Path) -> list[tuple[Path, str, Optional[Path]]]:
+    """(file, patient id, annotation file or None) of every recording, sorted by patient then
+    file name; ValueError for a name outside the ICBHI pattern."""
     recordings = []
     for file in sorted(audio_folder.iterdir()):
-        if not (file.is_file() and _is_audio(file)):
+        if not (file.is_file() and is_audio_file(file)):
             continue
         match = ICBHI_NAME.match(file.stem)
         if not match:
@@ -286,40 +295,37 @@ def load_icbhi(root: PathArg, task: Optional[str] = None, name: Optional[str] = 
         recordings.append((int(patient), file.name, file, patient,
                            annotation if annotation.is_file() else None))
     recordings.sort(key=lambda item: (item[0], item[1]))
+    return [(file, patient, annotation) for _, _, file, patient, annotation in recordings]
 
-    split_file = _find_one(folders, (r".*train.*test.*\.txt",), (SPLIT_FILE,), "official split")
-    official = read_official_split(split_file) if split_file else {}
 
-    diagnoses: dict[str, str] = {}
-    diagnosis_file = None
-    if task == "pneumonia":
-        diagnosis_file = _find_one(folders, (r".*diagnosis.*\.txt", r".*diagnosis.*\.csv"),
-                                   DIAGNOSIS_FILES, "diagnosis")
-        if diagnosis_file is None:
-            raise FileNotFoundError(
-                f"{root}: no diagnosis file ({' or '.join(DIAGNOSIS_FILES)}) in "
-                f"{' or '.join(map(str, folders))}; task 'pneumonia' needs it")
-        diagnoses = read_diagnoses(diagnosis_file)
+def _pneumonia_labeler(root: Path, folders: list[Path]
+                       ) -> Callable[[Path, str, Optional[Path]], str]:
+    """Task "pneumonia": the label of a recording from its patient's diagnosis."""
+    diagnosis_file = _find_one(folders, (r".*diagnosis.*\.txt", r".*diagnosis.*\.csv"),
+                               DIAGNOSIS_FILES, "diagnosis")
+    if diagnosis_file is None:
+        raise FileNotFoundError(
+            f"{root}: no diagnosis file ({' or '.join(DIAGNOSIS_FILES)}) in "
+            f"{' or '.join(map(str, folders))}; task 'pneumonia' needs it")
+    diagnoses = read_diagnoses(diagnosis_file)
 
-    rows = []
-    for _, _, file, patient, annotation in recordings:
-        if task == "pneumonia":
-            if patient not in diagnoses:
-                raise ValueError(f"{file}: patient {patient} is not in the diagnosis file "
-                                 f"{diagnosis_file}")
-            label = TASK_CLASSES["pneumonia"][int(diagnoses[patient].strip().lower()
-                                                  == "pneumonia")]
-        else:
-            if annotation is None:
-                raise ValueError(f"{file}: no annotation file {file.with_suffix('.txt').name} "
-                                 f"beside it; task 'cw' labels chunks from the annotated "
-                                 f"cycles (remove the recording or add its annotation)")
-            cycles = read_cycles(annotation)
-            label = cw_label(bool((cycles[:, 2] > 0).any()), bool((cycles[:, 3] > 0).any()))
-        rows.append({"path": str(file), "label": label, "split": official.get(file.stem),
-                     "group": f"{name}:{patient}",
-                     "annotation": str(annotation) if annotation is not None else None})
-    return make_table(rows, dataset=name)
+    def label(file: Path, patient: str, annotation: Optional[Path]) -> str:
+        if patient not in diagnoses:
+            raise ValueError(f"{file}: patient {patient} is not in the diagnosis file "
+                             f"{diagnosis_file}")
+        return TASK_CLASSES["pneumonia"][int(diagnoses[patient].strip().lower() == "pneumonia")]
+
+    return label
+
+
+def _icbhi_cw_label(file: Path, patient: str, annotation: Optional[Path]) -> str:
+    """Task "cw": the label of a recording from all its annotated cycles."""
+    if annotation is None:
+        raise ValueError(f"{file}: no annotation file {file.with_suffix('.txt').name} "
+                         f"beside it; task 'cw' labels chunks from the annotated "
+                         f"cycles (remove the recording or add its annotation)")
+    cycles = read_cycles(annotation)
+    return cw_label(bool((cycles[:, 2] > 0).any()), bool((cycles[:, 3] > 0).any()))
 
 
 # --- spreadsheet-annotated datasets -----------------------------------------------------------
@@ -405,68 +411,21 @@ def load_spreadsheet(root: PathArg, task: Optional[str] = None, name: Optional[s
             words).
     """
     task = _check_task(task, "a spreadsheet-annotated dataset")
-    root = _require_dir(root, "dataset folder")
+    root = require_dir(root, "dataset folder")
     name = name or root.name
     sheet_path = _find_spreadsheet(root)
     sheet = _read_spreadsheet(sheet_path)
-
-    columns: dict[str, str] = {}
-    for column in sheet.columns:
-        normalised = _normalise_column(column)
-        for role, aliases in SPREADSHEET_COLUMNS.items():
-            if normalised in {_normalise_column(alias) for alias in aliases}:
-                if role in columns:
-                    raise ValueError(f"{sheet_path}: columns {columns[role]!r} and {column!r} "
-                                     f"both look like the {role} column; keep one")
-                columns[role] = column
-    needed = ["file", "patient", "diagnosis" if task == "pneumonia" else "sound"]
-    missing = [role for role in needed if role not in columns]
-    if missing:
-        wanted = "; ".join(f"{role}: one of {', '.join(SPREADSHEET_COLUMNS[role])}"
-                           for role in missing)
-        raise ValueError(f"{sheet_path}: missing column(s) for task {task!r}: {wanted}. Found: "
-                         f"{', '.join(map(str, sheet.columns)) or 'none'}")
-
+    columns = _spreadsheet_columns(sheet, sheet_path, task)
     sheet = sheet.dropna(how="all")
     line = {index: index + 2 for index in sheet.index}  # spreadsheet row (header = row 1)
-    for role in needed:
+    for role in ("file", "patient") + (("diagnosis",) if task == "pneumonia" else ()):
         empty = sheet[columns[role]].isna() | (sheet[columns[role]].str.strip() == "")
-        if role != "sound" and empty.any():
+        if empty.any():
             rows = ", ".join(str(line[index]) for index in sheet.index[empty][:10])
             raise ValueError(f"{sheet_path}: empty {columns[role]!r} on row(s) {rows}")
-
-    audio_files = sorted(file for file in root.rglob("*")
-                         if file.is_file() and _is_audio(file) and not _hidden(file, root))
-    by_key: dict[str, list[Path]] = {}
-    for file in audio_files:
-        keys = {file.name, file.stem, file.name.lower(), file.stem.lower()}
-        for key in keys:
-            by_key.setdefault(key, []).append(file)
-
-    def find(cell: str, row: int) -> Optional[Path]:
-        direct = root / cell
-        if direct.is_file():
-            return direct
-        base = Path(cell.replace("\\", "/")).name
-        for key in (base, base.lower()):
-            matches = by_key.get(key, [])
-            if len(matches) > 1:
-                raise ValueError(f"{sheet_path}, row {row}: {cell!r} matches several audio "
-                                 f"files: {', '.join(str(m.relative_to(root)) for m in matches)}")
-            if matches:
-                return matches[0]
-        return None
-
+    find = _audio_file_finder(root, sheet_path)
     if task == "cw":
-        mapped = sheet[columns["sound"]].map(_sound_to_cw)
-        unmapped = sorted(set(sheet.loc[mapped.isna(), columns["sound"]].astype(str)))
-        if unmapped:
-            raise ValueError(
-                f"{sheet_path}: sound type(s) not understood: "
-                f"{', '.join(map(repr, unmapped))}. Accepted: text containing "
-                f"{', '.join(map(repr, CRACKLE_WORDS))} (crackles) and/or "
-                f"{', '.join(map(repr, WHEEZE_WORDS))} (wheezes), or "
-                f"{', '.join(map(repr, NORMAL_WORDS))} (none)")
+        _check_sound_types(sheet, columns["sound"], sheet_path)
 
     rows, not_found, seen = [], [], {}
     for index, record in sheet.iterrows():
@@ -494,6 +453,68 @@ def load_spreadsheet(root: PathArg, task: Optional[str] = None, name: Optional[s
               f"no audio file below {root} ({shown}); they are kept, and will be reported and "
               f"skipped when the audio is decoded", flush=True)
     return make_table(rows, dataset=name)
+
+
+def _spreadsheet_columns(sheet: pd.DataFrame, sheet_path: Path, task: str) -> dict[str, str]:
+    """Role ("file", "patient", "diagnosis", "sound") -> the sheet's column for it; ValueError
+    when a column the task needs is missing, or two columns claim one role."""
+    columns: dict[str, str] = {}
+    for column in sheet.columns:
+        normalised = _normalise_column(column)
+        for role, aliases in SPREADSHEET_COLUMNS.items():
+            if normalised in {_normalise_column(alias) for alias in aliases}:
+                if role in columns:
+                    raise ValueError(f"{sheet_path}: columns {columns[role]!r} and {column!r} "
+                                     f"both look like the {role} column; keep one")
+                columns[role] = column
+    needed = ["file", "patient", "diagnosis" if task == "pneumonia" else "sound"]
+    missing = [role for role in needed if role not in columns]
+    if missing:
+        wanted = "; ".join(f"{role}: one of {', '.join(SPREADSHEET_COLUMNS[role])}"
+                           for role in missing)
+        raise ValueError(f"{sheet_path}: missing column(s) for task {task!r}: {wanted}. Found: "
+                         f"{', '.join(map(str, sheet.columns)) or 'none'}")
+    return columns
+
+
+def _audio_file_finder(root: Path, sheet_path: Path) -> Callable[[str, int], Optional[Path]]:
+    """``find(cell, row)``: the audio file below ``root`` a file cell names, or None; the cell
+    is tried as a path relative to ``root``, then by file name, then by name without extension
+    (letter case ignored when nothing matches exactly)."""
+    by_key: dict[str, list[Path]] = {}
+    for file in sorted(file for file in root.rglob("*")
+                       if file.is_file() and is_audio_file(file) and not _hidden(file, root)):
+        for key in {file.name, file.stem, file.name.lower(), file.stem.lower()}:
+            by_key.setdefault(key, []).append(file)
+
+    def find(cell: str, row: int) -> Optional[Path]:
+        direct = root / cell
+        if direct.is_file():
+            return direct
+        base = Path(cell.replace("\\", "/")).name
+        for key in (base, base.lower()):
+            matches = by_key.get(key, [])
+            if len(matches) > 1:
+                raise ValueError(f"{sheet_path}, row {row}: {cell!r} matches several audio "
+                                 f"files: {', '.join(str(m.relative_to(root)) for m in matches)}")
+            if matches:
+                return matches[0]
+        return None
+
+    return find
+
+
+def _check_sound_types(sheet: pd.DataFrame, column: str, sheet_path: Path) -> None:
+    """ValueError listing every sound type task "cw" cannot map to a class."""
+    mapped = sheet[column].map(_sound_to_cw)
+    unmapped = sorted(set(sheet.loc[mapped.isna(), column].astype(str)))
+    if unmapped:
+        raise ValueError(
+            f"{sheet_path}: sound type(s) not understood: "
+            f"{', '.join(map(repr, unmapped))}. Accepted: text containing "
+            f"{', '.join(map(repr, CRACKLE_WORDS))} (crackles) and/or "
+            f"{', '.join(map(repr, WHEEZE_WORDS))} (wheezes), or "
+            f"{', '.join(map(repr, NORMAL_WORDS))} (none)")
 
 
 # --- chunk labels for task "cw" --------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Train/validation splits of a dataset table (see :mod:`modules.data.tables`)."""
+"""Train/validation splits of a dataset table (see :mod:`modules.data.schema`)."""
 
 from __future__ import annotations
 

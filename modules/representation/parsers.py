@@ -17,7 +17,10 @@ no_metadata      audio files anywhere below the folder                     none,
 
 Detection: the five structured layouts are tried; exactly one must fit (two fitting is an
 error, as in auDeep: name the parser then). When none fits, a folder holding audio files
-anywhere below it is read with ``no_metadata`` (auDeep only uses that parser when asked).
+anywhere below it is read with ``no_metadata`` (auDeep only uses that parser when asked). The
+layouts register in a :class:`modules.data.layouts.LayoutRegistry`, the detection the job
+loaders use too, and ``esc`` reads names with the one ESC naming rule
+(:mod:`modules.data.esc_names`).
 
 Conventions (shared by all parsers):
 
@@ -28,7 +31,7 @@ Conventions (shared by all parsers):
   k when the file is listed in ``fold<k>_train.txt``, ``VALID`` otherwise.
 * ``label_numeric`` comes from the label map (-1 when unlabelled); ``partition`` is
   TRAIN/DEVEL/TEST = 0/1/2, or -1.
-* Audio files are those with the extensions of :data:`modules.data.tables.AUDIO_EXTENSIONS`
+* Audio files are those with the extensions of :data:`modules.data.schema.AUDIO_EXTENSIONS`
   (any letter case); hidden files and folders are ignored. Order is deterministic: the sorted
   folder order, or the order of the metadata file.
 """
@@ -42,7 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
-from ..data.tables import AUDIO_EXTENSIONS
+from ..data.esc_names import (ESC_FILE_PATTERN, esc_class_folder, esc_folder_problem,
+                              parse_esc_file_name)
+from ..data.layouts import LayoutError, LayoutRegistry
+from ..data.schema import AUDIO_EXTENSIONS, is_audio_file
 from .dataset import PARTITIONS, TRAIN, VALID
 
 PathArg = Union[str, os.PathLike]
@@ -55,14 +61,8 @@ DCASE2017_LABEL_MAP = {name: i for i, name in enumerate((
     "beach", "bus", "cafe/restaurant", "car", "city_center", "forest_path", "grocery_store",
     "home", "library", "metro_station", "office", "park", "residential_area", "train", "tram"))}
 
-_ESC_CLASS_DIR = re.compile(r"^(\d{3}) - (.+)$")
-_ESC_FILE_FOLD = re.compile(r"^(\d+)-")
 _FOLD_DIR = re.compile(r"^fold_(.*)$")
 _URBANSOUND8K_COLUMNS = ("slice_file_name", "fold", "classID", "class")
-
-
-class LayoutError(ValueError):
-    """A folder that is not a dataset of the requested (or of any known) layout."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,7 @@ class ParsedDataset:
 # --- helpers -------------------------------------------------------------------------------
 
 def _is_audio(path: Path) -> bool:
-    return (path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith(".")
-            and path.is_file())
+    return is_audio_file(path) and path.is_file()
 
 
 def _subdirs(folder: Path) -> list[Path]:
@@ -138,24 +137,21 @@ def _instance(basedir: Path, path: Path, label: Optional[str], label_map: Option
 # --- ESC -----------------------------------------------------------------------------------
 
 def _esc_fold(name: str) -> Optional[int]:
-    match = _ESC_FILE_FOLD.match(name)
-    if not match or not 1 <= int(match.group(1)) <= ESC_FOLDS:
-        return None
-    return int(match.group(1))
+    """The fold of an ESC file name (1-5), None when the name breaks the ESC rule."""
+    parsed = parse_esc_file_name(name)
+    return parsed.fold if parsed and 1 <= parsed.fold <= ESC_FOLDS else None
 
 
 def _check_esc(basedir: Path) -> Optional[str]:
-    class_dirs = _subdirs(basedir)
-    if not class_dirs:
-        return "no class folders"
+    problem = esc_folder_problem(basedir)  # the detection the job loaders use
+    if problem:
+        return problem
     n_files = 0
-    for class_dir in class_dirs:
-        if not _ESC_CLASS_DIR.match(class_dir.name):
-            return f"folder {class_dir.name!r} is not named 'NNN - Class name'"
+    for class_dir in _subdirs(basedir):
         for file in _audio_files(class_dir):
             if _esc_fold(file.name) is None:
-                return (f"{class_dir.name}/{file.name}: the name does not start with a fold "
-                        f"number 1-{ESC_FOLDS} and '-'")
+                return (f"{class_dir.name}/{file.name}: the name is not {ESC_FILE_PATTERN} "
+                        f"with a fold number 1-{ESC_FOLDS}")
             n_files += 1
     return None if n_files else "the class folders hold no audio files"
 
@@ -164,7 +160,7 @@ def parse_esc(basedir: Path) -> ParsedDataset:
     """ESC-10 / ESC-50 folders: label = folder name without ``NNN - ``, numbered in folder
     order from 0; fold = the number before the first ``-`` of the file name (1-5)."""
     class_dirs = _subdirs(basedir)
-    labels = [_ESC_CLASS_DIR.match(d.name).group(2) for d in class_dirs]
+    labels = [esc_class_folder(d.name).label for d in class_dirs]
     label_map = {label: i for i, label in enumerate(labels)}
     instances = [
         _instance(basedir, file, label, label_map, _folds(_esc_fold(file.name), ESC_FOLDS))
@@ -361,28 +357,28 @@ def parse_no_metadata(basedir: Path) -> ParsedDataset:
 
 # --- registry and detection ----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Layout:
-    check: Callable[[Path], Optional[str]]  # None when the folder fits, else why not
-    parse: Callable[[Path], ParsedDataset]
-    description: str
+#: The auDeep layouts, in the order detection asks them; ``no_metadata`` is the fallback.
+PARSERS = LayoutRegistry()
 
 
-PARSERS: dict[str, _Layout] = {
-    "esc": _Layout(_check_esc, parse_esc,
-                   "ESC ('NNN - Class name' folders of '<fold>-...' files)"),
-    "urbansound8k": _Layout(_check_urbansound8k, parse_urbansound8k,
-                            "UrbanSound8K (metadata/UrbanSound8K.csv + audio/foldN/)"),
-    "dcase": _Layout(_check_dcase, parse_dcase,
-                     "DCASE (meta.txt + evaluation_setup/foldN_train.txt)"),
-    "partitioned": _Layout(_check_partitioned, parse_partitioned,
-                           "partitioned (train|devel|test/<label>/files)"),
-    "cross_validated": _Layout(_check_cross_validated, parse_cross_validated,
-                               "cross-validated (fold_1..fold_N/<label>/files)"),
-    "no_metadata": _Layout(_check_no_metadata, parse_no_metadata,
-                           "no metadata (audio files anywhere below the folder)"),
-}
-_STRUCTURED = ("esc", "urbansound8k", "dcase", "partitioned", "cross_validated")
+def _register(name: str, check: Callable[[Path], Optional[str]],
+              parse_layout: Callable[[Path], ParsedDataset], description: str,
+              fallback: bool = False) -> None:
+    PARSERS.register(name, lambda path: check(path) is None, parse_layout, description,
+                     fallback=fallback, problem=check)
+
+
+_register("esc", _check_esc, parse_esc, "ESC ('NNN - Class name' folders of '<fold>-...' files)")
+_register("urbansound8k", _check_urbansound8k, parse_urbansound8k,
+          "UrbanSound8K (metadata/UrbanSound8K.csv + audio/foldN/)")
+_register("dcase", _check_dcase, parse_dcase,
+          "DCASE (meta.txt + evaluation_setup/foldN_train.txt)")
+_register("partitioned", _check_partitioned, parse_partitioned,
+          "partitioned (train|devel|test/<label>/files)")
+_register("cross_validated", _check_cross_validated, parse_cross_validated,
+          "cross-validated (fold_1..fold_N/<label>/files)")
+_register("no_metadata", _check_no_metadata, parse_no_metadata,
+          "no metadata (audio files anywhere below the folder)", fallback=True)
 
 # auDeep's parser class names (also accepted as dotted paths, e.g.
 # "audeep.backend.parsers.esc.ESCParser"); MetaParser means "detect".
@@ -396,7 +392,7 @@ _AUDEEP_NAMES = {
 
 
 def layouts_looked_for() -> str:
-    return "; ".join(layout.description for layout in PARSERS.values())
+    return "; ".join(PARSERS[name].description for name in PARSERS)
 
 
 def parser_name(parser: Optional[str]) -> Optional[str]:
@@ -433,14 +429,9 @@ def detect_parser(basedir: PathArg) -> str:
             ``no_metadata``), or several structured layouts fit.
     """
     path = _basedir(basedir)
-    fitting = [name for name in _STRUCTURED if PARSERS[name].check(path) is None]
-    if len(fitting) > 1:
-        raise LayoutError(f"{path}: fits several dataset layouts ({', '.join(fitting)}); "
-                          f"choose one with parser=")
-    if fitting:
-        return fitting[0]
-    if _check_no_metadata(path) is None:
-        return "no_metadata"
+    name = PARSERS.detect(path, "parser=")
+    if name is not None:
+        return name
     raise LayoutError(f"{path}: no known dataset layout and no audio files "
                       f"({', '.join(AUDIO_EXTENSIONS)}); looked for: {layouts_looked_for()}")
 
@@ -461,7 +452,7 @@ def parse(basedir: PathArg, parser: Optional[str] = None) -> ParsedDataset:
     if name is None:
         name = detect_parser(path)
     else:
-        problem = PARSERS[name].check(path)
+        problem = PARSERS[name].problem(path)
         if problem:
             raise LayoutError(f"{path}: not a {PARSERS[name].description} dataset: {problem}")
-    return PARSERS[name].parse(path)
+    return PARSERS[name].load(path)

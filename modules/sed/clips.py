@@ -50,17 +50,18 @@ import pandas as pd
 import soundfile
 import soxr
 
-from modules.data import audio as audio_module
-from modules.data.audio import BadAudioError, audio_info, check_peak, read_audio
+from modules.data.audio import (BadAudioError, audio_info, check_peak, check_without_decoding,
+                                read_audio)
+# The folder's format is read by the data layer (a dataset layout) and written here;
+# read_metadata is named here too for the importers of this module.
+from modules.data.clip_folders import METADATA_COLUMNS, METADATA_FILE, read_metadata  # noqa: F401
+from modules.data.splits import testing_subset
 
 from .annotations import check_events, sort_events
 
 PathArg = Union[str, os.PathLike]
 
-METADATA_COLUMNS = ("clip", "source", "clip_start", "clip_length", "onset", "offset", "label",
-                    "truncated", "group")
 SKIPPED_COLUMNS = ("source", "events", "reason")
-METADATA_FILE = "metadata.tsv"
 SKIPPED_FILE = "skipped.tsv"
 BACKGROUND = "background"  # the file-name tag of background clips (their label is empty)
 DEV_EVENTS_PER_LABEL = 20
@@ -108,18 +109,8 @@ def _probe(path: str, clip_length: float, target_sr: Optional[int]) -> _Recordin
     if info["frames"] <= 0:
         raise BadAudioError(path, "no audio frames")
     seekable = info["format"] in SEEKABLE_FORMATS
-    if seekable:
-        # libsndfile quietly shortens a WAV/AIFF cut short: compare with the header's count.
-        declared_frames = getattr(audio_module, "_declared_frames", None)
-        declared = None
-        if declared_frames is not None:
-            try:
-                declared = declared_frames(path, info["format"], info["subtype"])
-            except OSError as error:
-                raise BadAudioError(path, f"cannot access file: {error}") from None
-        if declared is not None and declared > info["frames"]:
-            raise BadAudioError(path, f"truncated: header says {declared} frames, only "
-                                      f"{info['frames']} could be read")
+    if seekable:  # read in pieces: refuse a WAV/AIFF cut short now (others decode whole)
+        check_without_decoding(path, info["format"], info["subtype"], info["frames"])
     sr_in = int(info["sample_rate"])
     sr_out = int(target_sr) if target_sr else sr_in
     recording = _Recording(path, sr_in, sr_out, int(info["frames"]),
@@ -436,8 +427,6 @@ def make_clips(events: pd.DataFrame, output_dir: PathArg, clip_length: float = 2
     targets = (pd.concat(targets, ignore_index=True) if targets
                else events.iloc[:0].assign(_recording=0))
     if dev:
-        from modules.data.splits import testing_subset
-
         targets = testing_subset(targets, DEV_EVENTS_PER_LABEL, seed=seed)
     n_wanted = len(targets) if n_background is None else int(n_background)
     if dev:
@@ -526,13 +515,3 @@ def make_clips(events: pd.DataFrame, output_dir: PathArg, clip_length: float = 2
     metadata.attrs.update({"skipped": skipped, "clips_per_label": dict(sorted(
         clips_per_label.items())), "backgrounds": n_backgrounds, "output_dir": str(output_dir)})
     return metadata
-
-
-def read_metadata(output_dir: PathArg) -> pd.DataFrame:
-    """metadata.tsv of a clips folder, typed as :func:`make_clips` returns it (without attrs)."""
-    path = Path(output_dir) / METADATA_FILE
-    table = pd.read_csv(path, sep="\t", dtype={"clip": str, "source": str, "label": str,
-                                               "group": str}, keep_default_na=False,
-                        na_values={"onset": [""], "offset": [""]})
-    table["truncated"] = table["truncated"].astype(str).str.lower().eq("true")
-    return table

@@ -46,19 +46,17 @@ import soundfile
 import soxr
 from tqdm import tqdm
 
-# The private helpers are the checks read_audio runs; reusing them keeps the skip reasons the
-# same as everywhere else in the suite, without decoding the whole file up front.
+# The checks read_audio runs, without decoding the whole file up front: the skip reasons stay
+# the same as everywhere else in the suite.
 from modules.data.audio import (
-    _MP3_TOLERANCE_FRACTION,
-    _MP3_TOLERANCE_FRAMES,
     BadAudioError,
-    _declared_frames,
-    _ogg_truncation,
-    _sf_message,
     audio_info,
+    check_frames_decoded,
+    check_without_decoding,
     open_sound_file,
+    sound_file_message,
 )
-from modules.data.tables import AUDIO_EXTENSIONS
+from modules.data.schema import AUDIO_EXTENSIONS
 from modules.sed.annotations import write_raven_table
 
 PathLike = Union[str, os.PathLike]
@@ -152,7 +150,10 @@ def _stream_windows(path: str, sr: int, window: int, hop: int,
     handle = open_sound_file(path)
     with handle:
         file_sr, channels = handle.samplerate, handle.channels
-        expected = _expected_frames(path, handle)
+        # libsndfile quietly shrinks the frame count of a WAV/AIFF cut short, and an Ogg file
+        # cut short may decode to fewer frames: checking the header before decoding saves an
+        # hour of detection on a file that will be refused anyway.
+        expected = check_without_decoding(path, handle.format, handle.subtype, handle.frames)
         block_frames = max(1, int(round(block_seconds * file_sr)))
         resampler = (soxr.ResampleStream(file_sr, sr, 1, dtype="float32", quality="HQ")
                      if file_sr != sr else None)
@@ -164,7 +165,8 @@ def _stream_windows(path: str, sr: int, window: int, hop: int,
             try:
                 block = handle.read(block_frames, dtype="float32", always_2d=True)
             except _READ_ERRORS as error:
-                raise BadAudioError(path, f"truncated or corrupt: {_sf_message(error)}") from None
+                raise BadAudioError(
+                    path, f"truncated or corrupt: {sound_file_message(error)}") from None
             last = len(block) < block_frames  # a short read is the end of the file
             frames_read += len(block)
             if not np.isfinite(block).all():
@@ -182,7 +184,7 @@ def _stream_windows(path: str, sr: int, window: int, hop: int,
             buf, buf_start = buf[drop:], buf_start + drop
             if last:
                 break
-        _check_frames_read(path, handle, expected, frames_read)
+        check_frames_decoded(path, handle.format, expected, frames_read)
 
     n_samples = buf_start + len(buf)
     if n_samples == 0:
@@ -193,39 +195,6 @@ def _stream_windows(path: str, sr: int, window: int, hop: int,
         audio = np.zeros(window, np.float32)
         audio[:valid] = buf[next_start - buf_start:]
         yield Window(next_start / sr, audio, valid)
-
-
-def _expected_frames(path: str, handle: soundfile.SoundFile) -> Optional[int]:
-    """Frames the file should hold; raises at once for truncation visible in the header.
-
-    libsndfile quietly shrinks the frame count of a WAV/AIFF cut short, and an Ogg file cut
-    short may decode to fewer frames; checking before decoding saves an hour of detection on a
-    file that will be refused anyway.
-    """
-    try:
-        if handle.format == "OGG":
-            problem = _ogg_truncation(path)
-            if problem:
-                raise BadAudioError(path, problem)
-        declared = _declared_frames(path, handle.format, handle.subtype)
-    except OSError as error:
-        raise BadAudioError(path, f"cannot access file: {error.strerror or error}") from None
-    if declared is not None and declared > handle.frames:
-        raise BadAudioError(path, f"truncated: header says {declared} frames, only "
-                                  f"{handle.frames} are in the file")
-    return declared if declared is not None else handle.frames
-
-
-def _check_frames_read(path: str, handle: soundfile.SoundFile, expected: Optional[int],
-                       frames_read: int) -> None:
-    if expected is None or expected <= 0:
-        return
-    tolerated = 0
-    if handle.format in ("MP3", "MPEG"):  # MP3 frame counts can be estimates
-        tolerated = max(_MP3_TOLERANCE_FRAMES, int(_MP3_TOLERANCE_FRACTION * expected))
-    if expected - frames_read > tolerated:
-        raise BadAudioError(path, f"truncated: header says {expected} frames, only "
-                                  f"{frames_read} could be read")
 
 
 # ---------------------------------------------------------------------------------------------

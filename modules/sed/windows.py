@@ -3,7 +3,8 @@
 A clips folder holds clips of e.g. 20 s; a sound event detector trains on shorter windows (e.g.
 5 s) with framewise targets. This module
 
-* reads the folder's ``metadata.tsv`` into one row per clip (:func:`load_clip_table`);
+* reads the folder's ``metadata.tsv`` into one row per clip (:func:`load_clip_table`, from
+  :mod:`modules.data.clip_folders`);
 * computes a window's targets, shape ``(classes, event_bins)``, with the overlap rule of
   :func:`modules.sed.metrics.frame_labels` (:func:`window_frame_labels`);
 * serves windows: a new random window out of every clip each epoch (training), or one fixed
@@ -47,65 +48,17 @@ import numpy as np
 import pandas as pd
 
 from modules.data.audio import BadAudioError, read_audio
+# Reading a clips folder is the data layer's (a layout of its own); named here for importers.
+from modules.data.clip_folders import (BACKGROUND_LABEL, CLIP_COLUMNS, clips_dataset_table,
+                                       load_clip_table)
 from modules.data.splits import check_no_group_leak
 
-from .clips import read_metadata
 from .metrics import frame_labels
 
+__all__ = ["BACKGROUND_LABEL", "CLIP_COLUMNS", "RandomWindows", "clips_dataset_table",
+           "load_clip_table", "split_clips", "window_frame_labels"]
+
 PathArg = Union[str, os.PathLike]
-
-#: Columns of the table :func:`load_clip_table` returns.
-CLIP_COLUMNS = ("clip", "path", "group", "clip_length", "events")
-
-
-# ------------------------------------------------------------------------------------ the table
-def load_clip_table(clips_dir: PathArg) -> tuple[pd.DataFrame, list[str]]:
-    """One row per clip of a clips folder, and its classes.
-
-    Returns:
-        ``(clips, classes)``: ``clips`` has the columns ``clip`` (as in metadata.tsv),
-        ``path`` (absolute), ``group`` (source recording), ``clip_length`` (s) and ``events``
-        (list of ``(onset, offset, label)`` relative to the clip, sorted by onset; empty for a
-        background clip), in the order the clips first appear in metadata.tsv. ``classes`` is
-        the sorted list of event labels (background, the empty label, excluded).
-    """
-    root = Path(clips_dir).resolve()
-    table = read_metadata(root)
-    rows: dict = {}
-    for record in table.itertuples(index=False):
-        row = rows.get(record.clip)
-        if row is None:
-            row = rows[record.clip] = {"clip": record.clip, "path": str(root / record.clip),
-                                       "group": record.group,
-                                       "clip_length": float(record.clip_length), "events": []}
-        label = record.label if isinstance(record.label, str) else ""
-        if label:
-            row["events"].append((float(record.onset), float(record.offset), label))
-    for row in rows.values():
-        row["events"].sort()
-    clips = pd.DataFrame(list(rows.values()), columns=list(CLIP_COLUMNS))
-    classes = sorted({label for row in rows.values() for _, _, label in row["events"]})
-    return clips, classes
-
-
-BACKGROUND_LABEL = "background"
-
-
-def clips_dataset_table(clips_dir: PathArg) -> pd.DataFrame:
-    """A clips folder as a dataset table (:mod:`modules.data.tables`), so job blocks can flag it
-    like any dataset: one row per clip, ``label`` = the clip's first event's label (or
-    "background"; it serves stratified subsets, the events themselves stay in metadata.tsv),
-    ``group`` = the source recording (group splits keep a recording on one side) and
-    ``annotation`` = the folder's ``metadata.tsv``, where the clip's events are."""
-    from modules.data.tables import make_table
-
-    root = Path(clips_dir).resolve()
-    clips, _ = load_clip_table(root)
-    rows = [{"path": clip.path, "group": clip.group, "annotation": str(root / "metadata.tsv"),
-             "label": clip.events[0][2] if clip.events else BACKGROUND_LABEL}
-            for clip in clips.itertuples(index=False)]
-    return make_table(rows, dataset=root.name)
-
 
 # ----------------------------------------------------------------------------------- targets
 def window_frame_labels(events: Sequence[tuple], window_start: float, window_seconds: float,
