@@ -307,7 +307,8 @@ def _decode(path: str, silence_threshold_db: Optional[float]) -> tuple[np.ndarra
             audio = _read_frames(handle)
         except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError,
                 MemoryError) as error:
-            raise BadAudioError(path, f"truncated or corrupt: {sound_file_message(error)}") from None
+            raise BadAudioError(
+                path, f"truncated or corrupt: {sound_file_message(error)}") from None
     frames_read = len(audio)
     expected = expected_frames(path, info["format"], info["subtype"], info["frames"])
     check_frames_decoded(path, info["format"], expected, frames_read)

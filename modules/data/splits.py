@@ -121,41 +121,12 @@ def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
         raise ValueError("cannot split an empty table")
     if method == "auto":
         method = _choose_method(table, validation_fold)
-
     if method == "fold":
-        if validation_fold is None:
-            raise ValueError("split method 'fold' needs validation_fold")
-        if not _has_all(table, "fold"):
-            missing = int(table["fold"].isna().sum()) if "fold" in table else len(table)
-            raise ValueError(f"split method 'fold' needs a fold on every row; {missing} of "
-                             f"{len(table)} rows have none. Use 'group' or 'random' instead.")
-        folds = table["fold"].to_numpy(dtype=np.int64)
-        validation_mask = folds == int(validation_fold)
-        if not validation_mask.any():
-            raise ValueError(f"validation fold {validation_fold} has no rows; the table's folds "
-                             f"are {sorted(set(folds.tolist()))}")
-        if validation_mask.all():
-            raise ValueError(f"every row is in validation fold {validation_fold}: nothing left "
-                             "to train on")
-        return _parts(table, validation_mask)
-
+        return _fold_split(table, validation_fold)
     if method == "split":
-        if "split" not in table or table["split"].isna().all():
-            raise ValueError("split method 'split' needs a 'split' column (train/validation/test)")
-        splits = table["split"]
-        validation_mask = (splits == "validation").to_numpy(dtype=bool)
-        if not validation_mask.any():
-            validation_mask = (splits == "test").to_numpy(dtype=bool)
-        train_mask = (splits == "train").to_numpy(dtype=bool)
-        if not validation_mask.any() or not train_mask.any():
-            counts = splits.value_counts(dropna=False).to_dict()
-            raise ValueError("split method 'split' needs rows with split 'train' and rows with "
-                             f"'validation' (or 'test'); the table has {counts}")
-        return _parts(table, validation_mask, train_mask)
-
+        return _split_column_split(table)
     if method == "official":
         return _official_split(table, validation_fold, validation_size, seed, n_folds)
-
     if method == "group":
         if not _has_all(table, "group"):
             raise ValueError("split method 'group' needs a group on every row; use 'random' "
@@ -165,8 +136,48 @@ def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
         train, validation = _parts(table, validation_mask)
         check_no_group_leak(train, validation)
         return train, validation
+    return _random_split(table, validation_size, seed)
 
-    # method == "random"
+
+def _fold_split(table: pd.DataFrame, validation_fold: Optional[int]
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Method "fold" of :func:`split_table`."""
+    if validation_fold is None:
+        raise ValueError("split method 'fold' needs validation_fold")
+    if not _has_all(table, "fold"):
+        missing = int(table["fold"].isna().sum()) if "fold" in table else len(table)
+        raise ValueError(f"split method 'fold' needs a fold on every row; {missing} of "
+                         f"{len(table)} rows have none. Use 'group' or 'random' instead.")
+    folds = table["fold"].to_numpy(dtype=np.int64)
+    validation_mask = folds == int(validation_fold)
+    if not validation_mask.any():
+        raise ValueError(f"validation fold {validation_fold} has no rows; the table's folds "
+                         f"are {sorted(set(folds.tolist()))}")
+    if validation_mask.all():
+        raise ValueError(f"every row is in validation fold {validation_fold}: nothing left "
+                         "to train on")
+    return _parts(table, validation_mask)
+
+
+def _split_column_split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Method "split" of :func:`split_table`."""
+    if "split" not in table or table["split"].isna().all():
+        raise ValueError("split method 'split' needs a 'split' column (train/validation/test)")
+    splits = table["split"]
+    validation_mask = (splits == "validation").to_numpy(dtype=bool)
+    if not validation_mask.any():
+        validation_mask = (splits == "test").to_numpy(dtype=bool)
+    train_mask = (splits == "train").to_numpy(dtype=bool)
+    if not validation_mask.any() or not train_mask.any():
+        counts = splits.value_counts(dropna=False).to_dict()
+        raise ValueError("split method 'split' needs rows with split 'train' and rows with "
+                         f"'validation' (or 'test'); the table has {counts}")
+    return _parts(table, validation_mask, train_mask)
+
+
+def _random_split(table: pd.DataFrame, validation_size: float, seed: int
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Method "random" of :func:`split_table`."""
     if not 0.0 < validation_size < 1.0:
         raise ValueError(f"validation_size must be between 0 and 1, got {validation_size}")
     from sklearn.model_selection import train_test_split  # slow import: only when used

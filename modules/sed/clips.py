@@ -378,8 +378,34 @@ def make_clips(events: pd.DataFrame, output_dir: PathArg, clip_length: float = 2
         ValueError: bad arguments or a bad events table.
         FileExistsError: the output folder holds an earlier run.
     """
-    from tqdm import tqdm
+    clip_length, event_offset = _check_arguments(clip_length, event_offset, target_sr,
+                                                 n_background, max_files_per_folder)
+    events = sort_events(check_events(events).assign(
+        file=lambda t: [os.path.abspath(f) for f in t["file"]]))
+    if events.empty:
+        raise ValueError("no events to cut clips from")
+    output_dir = Path(output_dir)
+    _check_output(output_dir)
 
+    recordings, skipped = _probe_recordings(events, clip_length, target_sr)
+    targets = _event_targets(recordings, events, skipped, dev, seed)
+    n_wanted = len(targets) if n_background is None else int(n_background)
+    if dev:
+        n_wanted = min(n_wanted, len(targets))
+    plans = _plan_clips(recordings, targets, n_wanted, clip_length, event_offset, seed)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows, clips_per_label, n_backgrounds = _cut_and_write(
+        plans, output_dir, clip_length, max_files_per_folder, skipped, progress)
+    metadata = _write_tables(rows, skipped, output_dir)
+    metadata.attrs.update({"skipped": skipped, "clips_per_label": dict(sorted(
+        clips_per_label.items())), "backgrounds": n_backgrounds, "output_dir": str(output_dir)})
+    return metadata
+
+
+def _check_arguments(clip_length, event_offset, target_sr, n_background,
+                     max_files_per_folder) -> tuple[float, Union[None, float, str]]:
+    """ValueError for a bad argument of :func:`make_clips`; the clip length and event offset
+    as numbers (or "random"/None)."""
     if not (isinstance(clip_length, numbers.Real) and not isinstance(clip_length, bool)
             and math.isfinite(clip_length) and clip_length > 0):
         raise ValueError(f"clip_length must be a positive number of seconds, got {clip_length!r}")
@@ -391,14 +417,13 @@ def make_clips(events: pd.DataFrame, output_dir: PathArg, clip_length: float = 2
         raise ValueError(f"n_background must be a whole number >= 0, got {n_background!r}")
     if int(max_files_per_folder) != max_files_per_folder or max_files_per_folder < 1:
         raise ValueError(f"max_files_per_folder must be at least 1, got {max_files_per_folder!r}")
-    events = sort_events(check_events(events).assign(
-        file=lambda t: [os.path.abspath(f) for f in t["file"]]))
-    if events.empty:
-        raise ValueError("no events to cut clips from")
-    output_dir = Path(output_dir)
-    _check_output(output_dir)
+    return clip_length, event_offset
 
-    # 1. Check every recording's header (cheap) and drop those that cannot give a clip.
+
+def _probe_recordings(events: pd.DataFrame, clip_length: float, target_sr: Optional[int]
+                      ) -> tuple[list[_Recording], list[dict]]:
+    """Step 1: check every recording's header (cheap); those that cannot give a clip go to the
+    skipped list (reported now)."""
     skipped: list[dict] = []
     recordings: list[_Recording] = []
     for path, its_events in events.groupby("file", sort=True):
@@ -411,8 +436,14 @@ def make_clips(events: pd.DataFrame, output_dir: PathArg, clip_length: float = 2
         recordings.append(recording)
     for entry in skipped:
         _report(f"skipped {entry['source']}: {entry['reason']} ({entry['events']} events)", None)
+    return recordings, skipped
 
-    # 2. The events to cut clips for: those starting inside their recording (dev: a subset).
+
+def _event_targets(recordings: list[_Recording], events: pd.DataFrame, skipped: list[dict],
+                   dev: bool, seed: int) -> pd.DataFrame:
+    """Step 2: the events to cut clips for, those starting inside their recording (dev: a
+    subset), with the index of their recording in ``_recording``; events starting after the
+    end are added to ``skipped``."""
     targets = []
     for recording in recordings:
         late = recording.events["onset"] >= recording.duration
@@ -428,11 +459,12 @@ def make_clips(events: pd.DataFrame, output_dir: PathArg, clip_length: float = 2
                else events.iloc[:0].assign(_recording=0))
     if dev:
         targets = testing_subset(targets, DEV_EVENTS_PER_LABEL, seed=seed)
-    n_wanted = len(targets) if n_background is None else int(n_background)
-    if dev:
-        n_wanted = min(n_wanted, len(targets))
+    return targets
 
-    # 3. Plan the clips: event clips, then backgrounds (all seeded).
+
+def _plan_clips(recordings: list[_Recording], targets: pd.DataFrame, n_wanted: int,
+                clip_length: float, event_offset, seed: int) -> list[_Plan]:
+    """Step 3: every recording's clips, event clips then backgrounds (all seeded)."""
     plans = [_Plan(recording) for recording in recordings]
     offset_rng = np.random.default_rng([seed, 1])
     for onset, offset, label, index in zip(targets["onset"], targets["offset"],
@@ -448,18 +480,26 @@ def make_clips(events: pd.DataFrame, output_dir: PathArg, clip_length: float = 2
     if n_wanted > capacity:
         warnings.warn(f"only {capacity} background clip(s) of {clip_length:g} s fit in the "
                       f"stretches without events ({n_wanted} wanted); making {capacity}",
-                      stacklevel=2)
+                      stacklevel=3)  # the caller of make_clips
     for plan in plans:
         for start in background_starts.get(plan.recording.path, []):
             plan.clips.append(_Clip(start, None))
         plan.clips.sort(key=lambda clip: (clip.start, clip.label is None, clip.label or ""))
+    return plans
 
-    # 4. Cut and write, one recording at a time.
-    output_dir.mkdir(parents=True, exist_ok=True)
+
+def _cut_and_write(plans: list[_Plan], output_dir: Path, clip_length: float,
+                   max_files_per_folder: int, skipped: list[dict], progress: bool
+                   ) -> tuple[list[dict], dict, int]:
+    """Step 4: cut and write the clips, one recording at a time. A recording that fails while
+    being read is undone (its clips removed) and added to ``skipped``. Returns the metadata
+    rows, the event clips per label and the number of background clips."""
+    from tqdm import tqdm
+
     rows: list[dict] = []
     clips_per_label: dict = {}
     n_backgrounds = 0
-    index = 0
+    index = 0  # of the next clip, over all recordings: names the file and its folder
     total = sum(len(plan.clips) for plan in plans)
     with tqdm(total=total, desc="clips", unit="clip", disable=not progress,
               file=sys.stderr) as bar:
@@ -467,51 +507,66 @@ def make_clips(events: pd.DataFrame, output_dir: PathArg, clip_length: float = 2
             if not plan.clips:
                 continue
             recording = plan.recording
-            first_index, first_row, written = index, len(rows), []
+            written: list[Path] = []
             try:
-                length = int(round(clip_length * recording.sr_out))
-                with _SegmentReader(recording, length) as reader:
-                    for clip in plan.clips:
-                        start = min(clip.start, recording.frames_out - length)
-                        audio = reader.cut(start, length)
-                        folder = output_dir / f"{index // max_files_per_folder:04d}"
-                        folder.mkdir(exist_ok=True)
-                        name = f"{index:06d}_{_slug(clip.label) if clip.label else BACKGROUND}.wav"
-                        _write_wav(folder / name, audio, recording.sr_out)
-                        written.append(folder / name)
-                        rows.extend(_clip_rows(f"{folder.name}/{name}", recording, start, length))
-                        index += 1
-                        bar.update(1)
+                plan_rows = _write_recording_clips(plan, output_dir, clip_length,
+                                                   max_files_per_folder, index, written, bar)
             except BadAudioError as error:  # found while reading: undo this recording's clips
                 for path in written:
                     path.unlink()
-                del rows[first_row:]
-                index = first_index
                 n_events = sum(clip.label is not None for clip in plan.clips)
-                entry = {"source": recording.path, "events": n_events, "reason": error.reason}
-                skipped.append(entry)
+                skipped.append({"source": recording.path, "events": n_events,
+                                "reason": error.reason})
                 _report(f"skipped {recording.path}: {error.reason} ({n_events} events)", bar)
                 bar.update(len(plan.clips) - len(written))
                 continue
+            rows.extend(plan_rows)
+            index += len(plan.clips)
             for clip in plan.clips:
                 if clip.label is None:
                     n_backgrounds += 1
                 else:
                     clips_per_label[clip.label] = clips_per_label.get(clip.label, 0) + 1
+    return rows, clips_per_label, n_backgrounds
 
+
+def _write_recording_clips(plan: _Plan, output_dir: Path, clip_length: float,
+                           max_files_per_folder: int, first_index: int, written: list[Path],
+                           bar) -> list[dict]:
+    """The clips of one recording, written as WAVs numbered from ``first_index`` (each path is
+    appended to ``written`` as soon as it exists); returns their metadata rows."""
+    recording = plan.recording
+    rows: list[dict] = []
+    length = int(round(clip_length * recording.sr_out))
+    with _SegmentReader(recording, length) as reader:
+        for index, clip in enumerate(plan.clips, start=first_index):
+            start = min(clip.start, recording.frames_out - length)
+            audio = reader.cut(start, length)
+            folder = output_dir / f"{index // max_files_per_folder:04d}"
+            folder.mkdir(exist_ok=True)
+            name = f"{index:06d}_{_slug(clip.label) if clip.label else BACKGROUND}.wav"
+            _write_wav(folder / name, audio, recording.sr_out)
+            written.append(folder / name)
+            rows.extend(_clip_rows(f"{folder.name}/{name}", recording, start, length))
+            bar.update(1)
+    return rows
+
+
+def _write_tables(rows: list[dict], skipped: list[dict], output_dir: Path) -> pd.DataFrame:
+    """skipped.tsv, then metadata.tsv (last: it marks a finished run); warns about what was
+    skipped. Returns the metadata."""
     metadata = pd.DataFrame(rows, columns=list(METADATA_COLUMNS))
     metadata["truncated"] = metadata["truncated"].astype(bool)
     skipped_table = pd.DataFrame(skipped, columns=list(SKIPPED_COLUMNS))
     skipped_table.to_csv(output_dir / SKIPPED_FILE, sep="\t", index=False, lineterminator="\n")
     temporary = output_dir / (METADATA_FILE + ".partial")
     metadata.to_csv(temporary, sep="\t", index=False, lineterminator="\n")
-    os.replace(temporary, output_dir / METADATA_FILE)  # written last: marks a finished run
+    os.replace(temporary, output_dir / METADATA_FILE)
     if skipped:
         listed = "; ".join(f"{e['source']}: {e['reason']}" for e in skipped[:10])
         more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
         warnings.warn(f"skipped {sum(e['events'] for e in skipped)} event(s) of "
                       f"{len({e['source'] for e in skipped})} recording(s) (see "
-                      f"{output_dir / SKIPPED_FILE}): {listed}{more}", stacklevel=2)
-    metadata.attrs.update({"skipped": skipped, "clips_per_label": dict(sorted(
-        clips_per_label.items())), "backgrounds": n_backgrounds, "output_dir": str(output_dir)})
+                      f"{output_dir / SKIPPED_FILE}): {listed}{more}",
+                      stacklevel=3)  # the caller of make_clips
     return metadata

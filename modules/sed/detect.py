@@ -440,6 +440,34 @@ class _EventTracker:
         return finished
 
 
+def _check_predictions(outputs: np.ndarray, batch_size: int, shape: list, config: _Config,
+                       path: str) -> None:
+    """ValueError when ``predict_fn``'s outputs for one batch are not (batch, frames, classes)
+    probabilities whose frames cover the windows; ``shape`` holds the frames per window of the
+    first batch (empty before it)."""
+    n_classes = len(config.classes)
+    if outputs.ndim != 3 or outputs.shape[0] != batch_size or outputs.shape[2] != n_classes:
+        raise ValueError(f"predict_fn must return (batch={batch_size}, frames, "
+                         f"n_classes={n_classes}) probabilities, got shape {outputs.shape}")
+    frames = outputs.shape[1]
+    if not shape:
+        if frames < config.hop_frames:
+            raise ValueError(
+                f"predict_fn returns {frames} frames per window, fewer than the "
+                f"{config.hop_frames} frames of one hop ({config.hop_seconds} s / "
+                f"{config.frame_hop} s): the windows' frames would leave gaps")
+        if (frames - 1) * config.frame_hop > config.window_seconds + _EPS:
+            raise ValueError(
+                f"predict_fn returns {frames} frames per window; at frame_hop_seconds="
+                f"{config.frame_hop} they run past the {config.window_seconds} s window: "
+                "is frame_hop_seconds right?")
+    elif frames != shape[0]:
+        raise ValueError(f"predict_fn returned {frames} frames per window, "
+                         f"then {shape[0]}: it must not vary")
+    if not np.isfinite(outputs).all():
+        raise ValueError(f"predict_fn returned NaN or infinite values for {path}")
+
+
 def _file_events(path: str, predict_fn: PredictFn, config: _Config, progress: bool
                  ) -> Iterator[tuple]:
     """Events ``(file, onset, offset, label, score)`` of one file, as they are finished."""
@@ -463,30 +491,11 @@ def _file_events(path: str, predict_fn: PredictFn, config: _Config, progress: bo
 
     def run_batch(batch: list, first_index: int) -> list:
         outputs = np.asarray(predict_fn(np.stack([w.audio for w in batch])))
-        if outputs.ndim != 3 or outputs.shape[0] != len(batch) or outputs.shape[2] != n_classes:
-            raise ValueError(f"predict_fn must return (batch={len(batch)}, frames, "
-                             f"n_classes={n_classes}) probabilities, got shape {outputs.shape}")
+        _check_predictions(outputs, len(batch), shape, config, path)
         if not shape:
-            frames = outputs.shape[1]
-            if frames < config.hop_frames:
-                raise ValueError(
-                    f"predict_fn returns {frames} frames per window, fewer than the "
-                    f"{config.hop_frames} frames of one hop ({config.hop_seconds} s / "
-                    f"{config.frame_hop} s): the windows' frames would leave gaps")
-            if (frames - 1) * config.frame_hop > config.window_seconds + _EPS:
-                raise ValueError(
-                    f"predict_fn returns {frames} frames per window; at frame_hop_seconds="
-                    f"{config.frame_hop} they run past the {config.window_seconds} s window: "
-                    "is frame_hop_seconds right?")
-            shape.append(frames)
-        elif outputs.shape[1] != shape[0]:
-            raise ValueError(f"predict_fn returned {outputs.shape[1]} frames per window, "
-                             f"then {shape[0]}: it must not vary")
-        if not np.isfinite(outputs).all():
-            raise ValueError(f"predict_fn returned NaN or infinite values for {path}")
-        final_frames = [overlap_add.add((first_index + i) * config.hop_frames, out)
-                        for i, out in enumerate(outputs)]
-        return final_frames
+            shape.append(outputs.shape[1])
+        return [overlap_add.add((first_index + i) * config.hop_frames, out)
+                for i, out in enumerate(outputs)]
 
     def advance(activity: np.ndarray, final: bool = False) -> list:
         decisions, activity = median.push(activity > config.thresholds, activity, final)

@@ -39,10 +39,8 @@ epochs and the count would not advance); set ``next_epoch`` to resume a run at a
 from __future__ import annotations
 
 import math
-import os
 import sys
-from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,7 +56,6 @@ from .metrics import frame_labels
 __all__ = ["BACKGROUND_LABEL", "CLIP_COLUMNS", "RandomWindows", "clips_dataset_table",
            "load_clip_table", "split_clips", "window_frame_labels"]
 
-PathArg = Union[str, os.PathLike]
 
 # ----------------------------------------------------------------------------------- targets
 def window_frame_labels(events: Sequence[tuple], window_start: float, window_seconds: float,
