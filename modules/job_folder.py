@@ -101,3 +101,41 @@ class Job:
     def recorded_metrics(self) -> dict:
         path = self.path / "metrics.json"
         return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _job_row(job: Job, key: str) -> dict:
+    """One line of :func:`jobs_table`: the job's status and its task's headline numbers."""
+    row = {"trainer": key, "job": job.path.name, "status": job.status}
+    metrics = job.recorded_metrics()
+    if metrics and (job.path / "params.json").is_file():
+        task = job.task
+        summary = task.summary(metrics)
+        row.update({label: f"{summary[name]:.4f}" for name, label in task.listed.items()
+                    if name in summary})
+    row["best epoch"] = job.info.get("best_epoch", "-")
+    row["description"] = (job.params.description[:50]
+                          if (job.path / "params.json").is_file() else "")
+    return row
+
+
+def jobs_table(cache_root, selector: str | None = None) -> str:
+    """``spectrain jobs``: every job folder under ``cache_root`` (``selector``: a MODE or
+    MODE/TRAINER), in id order, with its status and its task's headline validation numbers; a
+    column appears when some listed job has it."""
+    from modules.jobs import all_jobs
+
+    rows = []
+    for mode, trainer, ref in all_jobs(cache_root):
+        key = f"{mode}/{trainer}"
+        if (selector and selector not in (key, mode)) or not (ref.path / "job.json").is_file():
+            continue
+        rows.append(_job_row(Job(ref.path, required=()), key))
+    if not rows:
+        return "no jobs found"
+    head = list(dict.fromkeys(name for row in rows for name in row if name not in
+                              ("best epoch", "description")))
+    head += ["best epoch", "description"]
+    table = [head] + [[str(row.get(name, "-")) for name in head] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(head))]
+    return "\n".join("  ".join(value.ljust(width) for value, width in zip(line, widths))
+                     for line in table)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from modules.cli import main, run_trainer
+from modules.job_folder import jobs_table
 from modules.replay import replay_job
 from modules.tasks import Task, get_task, register_task, registered_tasks
 
@@ -155,6 +156,13 @@ def test_a_registered_task_trains_replays_and_explains_or_detects(name, tmp_path
     assert info["status"] == "finished" and info["task"] == name
     written = {path.name for path in job.iterdir()}
     assert COMMON_FILES | own_files <= written
+
+    # `spectrain jobs` lists the task's headline numbers
+    summary = task.summary(json.loads((job / "metrics.json").read_text()))
+    header, row = jobs_table(tmp_path / "cache").splitlines()
+    listed = [label for key, label in task.listed.items() if key in summary]
+    assert listed and all(label in header for label in listed)
+    assert f"{summary[next(iter(task.listed))]:.4f}" in row
 
     result = replay_job(job, progress=False)
     assert result.identical, result.report_path.read_text()

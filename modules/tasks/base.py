@@ -104,6 +104,7 @@ class Task:
     explains = False        # `spectrain explain` works on its jobs
     detects = False         # `spectrain detect` works on its jobs
     artifacts: tuple = ()   # job-folder files, beside the common ones, logged to MLflow
+    listed: dict = {}       # summary() key -> column of `spectrain jobs`
 
     def metric_names(self) -> list[str]:
         """What the compiled metrics log (history columns without ``val_``)."""

@@ -80,6 +80,8 @@ class Classification(Task):
 
     explains = True
     artifacts = PREDICTION_FILES
+    listed = {"best_accuracy": "accuracy", "best_balanced_accuracy": "balanced",
+              "best_icbhi_score": "icbhi score"}
 
     def __init__(self, label_source: str | None = None):
         self.label_source = label_source

@@ -28,6 +28,7 @@ class SoundEventDetection(Task):
     """Framewise targets (classes x ``event_bins``) per window; frame and event metrics."""
 
     detects = True
+    listed = {"best_frame_f1": "frame F1", "best_event_f1": "event F1"}
 
     def metric_names(self) -> list[str]:
         return ["binary_accuracy", "pr_auc"]
