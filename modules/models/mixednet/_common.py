@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from modules.models.mixednet.layers import _is_int
+from modules.models.mixednet.layers import is_int
 
 
 def check_input_shape(builder: str, input_shape) -> tuple:
@@ -16,8 +16,8 @@ def check_input_shape(builder: str, input_shape) -> tuple:
             f"{builder} takes spectrogram images (bins, frames, channels), got {shape}; "
             "use spec_parser as the job's parse function")
     bins, frames, channels = shape
-    if not (_is_int(bins) and bins >= 1 and _is_int(channels) and channels >= 1
-            and (frames is None or (_is_int(frames) and frames >= 1))):
+    if not (is_int(bins) and bins >= 1 and is_int(channels) and channels >= 1
+            and (frames is None or (is_int(frames) and frames >= 1))):
         raise ValueError(
             f"{builder}: spectrogram image dimensions must be positive ints (frames may be None), "
             f"got {shape}")
@@ -25,14 +25,14 @@ def check_input_shape(builder: str, input_shape) -> tuple:
 
 
 def check_n_classes(builder: str, n_classes) -> int:
-    if not _is_int(n_classes) or n_classes < 1:
+    if not is_int(n_classes) or n_classes < 1:
         raise ValueError(f"{builder} needs at least 1 class (n_classes >= 1), got {n_classes!r}")
     return int(n_classes)
 
 
 def check_positive_ints(builder: str, name: str, values) -> tuple[int, ...]:
     if (isinstance(values, str) or not hasattr(values, "__len__") or len(values) == 0
-            or not all(_is_int(v) and v >= 1 for v in values)):
+            or not all(is_int(v) and v >= 1 for v in values)):
         raise ValueError(f"{builder}: {name} must be a non-empty sequence of positive ints, "
                          f"got {values!r}")
     return tuple(int(v) for v in values)

@@ -13,7 +13,7 @@ from keras import layers
 
 from modules.models.mixednet._common import (
     check_input_shape, check_n_classes, check_positive_ints, classifier_head, regulariser_for)
-from modules.models.mixednet.layers import TimeSlices, _is_int
+from modules.models.mixednet.layers import TimeSlices, is_int
 
 __all__ = ["time_distributed_crnn"]
 
@@ -48,9 +48,9 @@ def time_distributed_crnn(input_shape, n_classes: int, n_sequences: int = 4,
     input_shape = check_input_shape(builder, input_shape)
     n_classes = check_n_classes(builder, n_classes)
     filters = check_positive_ints(builder, "filters", filters)
-    if not _is_int(n_sequences) or n_sequences < 1:
+    if not is_int(n_sequences) or n_sequences < 1:
         raise ValueError(f"{builder}: n_sequences must be a positive int, got {n_sequences!r}")
-    if not _is_int(lstm_units) or lstm_units < 1:
+    if not is_int(lstm_units) or lstm_units < 1:
         raise ValueError(f"{builder}: lstm_units must be a positive int, got {lstm_units!r}")
     frames = input_shape[1]
     if frames is not None and frames < n_sequences:

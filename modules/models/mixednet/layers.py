@@ -18,7 +18,7 @@ from numbers import Integral
 import keras
 from keras import ops
 
-__all__ = ["MixedDepthwiseConv2D", "TimeSlices", "split_channels"]
+__all__ = ["MixedDepthwiseConv2D", "TimeSlices", "is_int", "kernel_size_pairs", "split_channels"]
 
 
 def split_channels(channels: int, n_groups: int) -> list[int]:
@@ -27,9 +27,9 @@ def split_channels(channels: int, n_groups: int) -> list[int]:
     The split of the MixNet reference code (``_split_channels``), e.g. 18 channels, 5 groups ->
     [6, 3, 3, 3, 3]. Every group must get at least one channel, so ``channels >= n_groups``.
     """
-    if not _is_int(n_groups) or n_groups < 1:
+    if not is_int(n_groups) or n_groups < 1:
         raise ValueError(f"n_groups must be a positive int, got {n_groups!r}")
-    if not _is_int(channels) or channels < n_groups:
+    if not is_int(channels) or channels < n_groups:
         raise ValueError(
             f"cannot split {channels} channels into {n_groups} kernel groups: every kernel size "
             "needs at least one channel; use fewer kernel_sizes or more channels")
@@ -74,9 +74,9 @@ class MixedDepthwiseConv2D(keras.layers.Layer):
                  bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
                  **kwargs):
         super().__init__(**kwargs)
-        self.kernel_sizes = _kernel_sizes(kernel_sizes)
+        self.kernel_sizes = kernel_size_pairs(kernel_sizes)
         self.strides = _pair(strides, "strides")
-        if not _is_int(depth_multiplier) or depth_multiplier < 1:
+        if not is_int(depth_multiplier) or depth_multiplier < 1:
             raise ValueError(f"depth_multiplier must be a positive int, got {depth_multiplier!r}")
         self.depth_multiplier = int(depth_multiplier)
         self.use_bias = bool(use_bias)
@@ -158,7 +158,7 @@ class TimeSlices(keras.layers.Layer):
 
     def __init__(self, n_sequences: int = 4, **kwargs):
         super().__init__(**kwargs)
-        if not _is_int(n_sequences) or n_sequences < 1:
+        if not is_int(n_sequences) or n_sequences < 1:
             raise ValueError(f"n_sequences must be a positive int, got {n_sequences!r}")
         self.n_sequences = int(n_sequences)
         self.input_spec = keras.layers.InputSpec(ndim=4)
@@ -189,20 +189,22 @@ class TimeSlices(keras.layers.Layer):
         return config
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """True for an integer that is not a bool (``True`` would otherwise pass as 1)."""
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def _pair(value, name: str) -> tuple[int, int]:
     """An int or an (int, int) pair, each >= 1, as a pair."""
-    pair = (value, value) if _is_int(value) else value
+    pair = (value, value) if is_int(value) else value
     if (isinstance(pair, str) or not hasattr(pair, "__len__") or len(pair) != 2
-            or not all(_is_int(v) and v >= 1 for v in pair)):
+            or not all(is_int(v) and v >= 1 for v in pair)):
         raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
     return int(pair[0]), int(pair[1])
 
 
-def _kernel_sizes(kernel_sizes) -> tuple[tuple[int, int], ...]:
+def kernel_size_pairs(kernel_sizes) -> tuple[tuple[int, int], ...]:
+    """A non-empty sequence of kernel sizes (ints or pairs) as (height, width) pairs."""
     if (isinstance(kernel_sizes, str) or not hasattr(kernel_sizes, "__len__")
             or len(kernel_sizes) == 0):
         raise ValueError("kernel_sizes must be a non-empty sequence of positive ints or "

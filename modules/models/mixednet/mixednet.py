@@ -16,7 +16,7 @@ from keras import layers
 
 from modules.models.mixednet._common import (
     check_input_shape, check_n_classes, check_positive_ints, classifier_head, regulariser_for)
-from modules.models.mixednet.layers import MixedDepthwiseConv2D, _is_int, _kernel_sizes
+from modules.models.mixednet.layers import MixedDepthwiseConv2D, is_int, kernel_size_pairs
 
 __all__ = ["mixednet", "mixednet_inverted_residual"]
 
@@ -44,7 +44,7 @@ def mixednet(input_shape, n_classes: int, filters=(8, 16, 32, 64, 128),
     input_shape = check_input_shape(builder, input_shape)
     n_classes = check_n_classes(builder, n_classes)
     filters = check_positive_ints(builder, "filters", filters)
-    kernel_sizes = _kernel_sizes(kernel_sizes)
+    kernel_sizes = kernel_size_pairs(kernel_sizes)
     if min(filters) < len(kernel_sizes):
         raise ValueError(
             f"{builder}: every filters value must be >= len(kernel_sizes) ({len(kernel_sizes)}) "
@@ -99,11 +99,37 @@ def mixednet_inverted_residual(input_shape, n_classes: int, filters=(8, 16, 32, 
     input_shape = check_input_shape(builder, input_shape)
     n_classes = check_n_classes(builder, n_classes)
     filters = check_positive_ints(builder, "filters", filters)
-    kernel_sizes = _kernel_sizes(kernel_sizes)
+    kernel_sizes = kernel_size_pairs(kernel_sizes)
+    _check_inverted_residual_options(builder, filters, kernel_sizes, expand_ratio,
+                                     blocks_per_stage, activation, head_filters)
+    regulariser = regulariser_for(l2)
+    conv_bn = _ConvBN(activation, bn_momentum, regulariser)
+
+    inputs = keras.Input(shape=input_shape, name="spectrogram")
+    x = layers.BatchNormalization(axis=1, momentum=bn_momentum, name="input_norm")(inputs)
+    x = conv_bn(x, filters[0], 3, "stem")
+    channels = filters[0]
+    for stage, n_filters in enumerate(filters, start=1):
+        if stage > 1:
+            x = layers.AveragePooling2D(2, padding="same", name=f"stage{stage}_pool")(x)
+        for block in range(1, blocks_per_stage + 1):
+            x = _inverted_residual_block(x, conv_bn, channels, n_filters, kernel_sizes,
+                                         expand_ratio, f"stage{stage}_block{block}")
+            channels = n_filters
+    if head_filters is not None:
+        x = conv_bn(x, head_filters, 1, "head")
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    outputs = classifier_head(x, n_classes, multi_label, dropout, regulariser)
+    return keras.Model(inputs, outputs, name=builder)
+
+
+def _check_inverted_residual_options(builder: str, filters, kernel_sizes, expand_ratio,
+                                     blocks_per_stage, activation, head_filters) -> None:
+    """The checks of ``mixednet_inverted_residual`` beyond shape, classes and filters."""
     for name, value in (("expand_ratio", expand_ratio), ("blocks_per_stage", blocks_per_stage)):
-        if not _is_int(value) or value < 1:
+        if not is_int(value) or value < 1:
             raise ValueError(f"{builder}: {name} must be a positive int, got {value!r}")
-    if head_filters is not None and (not _is_int(head_filters) or head_filters < 1):
+    if head_filters is not None and (not is_int(head_filters) or head_filters < 1):
         raise ValueError(f"{builder}: head_filters must be a positive int or None, "
                          f"got {head_filters!r}")
     # Channels entering each block: the stem's, the previous stage's, then (if repeated) its own.
@@ -117,36 +143,32 @@ def mixednet_inverted_residual(input_shape, n_classes: int, filters=(8, 16, 32, 
         keras.activations.get(activation)
     except (ValueError, TypeError) as error:
         raise ValueError(f"{builder}: unknown activation {activation!r}") from error
-    regulariser = regulariser_for(l2)
 
-    def conv_bn(x, n_filters, kernel_size, name, act=True):
+
+class _ConvBN:
+    """Conv2D (no bias) -> BN -> activation (``act=False``: no activation), named ``{name}_...``."""
+
+    def __init__(self, activation: str, bn_momentum: float, regulariser):
+        self.activation, self.bn_momentum, self.regulariser = activation, bn_momentum, regulariser
+
+    def __call__(self, x, n_filters, kernel_size, name, act=True):
         x = layers.Conv2D(n_filters, kernel_size, padding="same", use_bias=False,
-                          kernel_regularizer=regulariser, name=f"{name}_conv")(x)
-        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
-        return layers.Activation(activation, name=f"{name}_act")(x) if act else x
+                          kernel_regularizer=self.regulariser, name=f"{name}_conv")(x)
+        x = layers.BatchNormalization(momentum=self.bn_momentum, name=f"{name}_bn")(x)
+        return layers.Activation(self.activation, name=f"{name}_act")(x) if act else x
 
-    inputs = keras.Input(shape=input_shape, name="spectrogram")
-    x = layers.BatchNormalization(axis=1, momentum=bn_momentum, name="input_norm")(inputs)
-    x = conv_bn(x, filters[0], 3, "stem")
-    channels = filters[0]
-    for stage, n_filters in enumerate(filters, start=1):
-        if stage > 1:
-            x = layers.AveragePooling2D(2, padding="same", name=f"stage{stage}_pool")(x)
-        for block in range(1, blocks_per_stage + 1):
-            name = f"stage{stage}_block{block}"
-            shortcut = x
-            if expand_ratio != 1:
-                x = conv_bn(x, channels * expand_ratio, 1, f"{name}_expand")
-            x = MixedDepthwiseConv2D(kernel_sizes, name=f"{name}_mixconv")(x)
-            x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_mixconv_bn")(x)
-            x = layers.Activation(activation, name=f"{name}_mixconv_act")(x)
-            # Linear projection: a ReLU on the narrow bottleneck would destroy information.
-            x = conv_bn(x, n_filters, 1, f"{name}_project", act=False)
-            if channels == n_filters:
-                x = layers.Add(name=f"{name}_add")([shortcut, x])
-            channels = n_filters
-    if head_filters is not None:
-        x = conv_bn(x, head_filters, 1, "head")
-    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    outputs = classifier_head(x, n_classes, multi_label, dropout, regulariser)
-    return keras.Model(inputs, outputs, name=builder)
+
+def _inverted_residual_block(x, conv_bn: _ConvBN, channels: int, n_filters: int, kernel_sizes,
+                             expand_ratio: int, name: str):
+    """Expansion -> MixConv + BN + act -> linear projection, plus the input if shapes match."""
+    shortcut = x
+    if expand_ratio != 1:
+        x = conv_bn(x, channels * expand_ratio, 1, f"{name}_expand")
+    x = MixedDepthwiseConv2D(kernel_sizes, name=f"{name}_mixconv")(x)
+    x = layers.BatchNormalization(momentum=conv_bn.bn_momentum, name=f"{name}_mixconv_bn")(x)
+    x = layers.Activation(conv_bn.activation, name=f"{name}_mixconv_act")(x)
+    # Linear projection: a ReLU on the narrow bottleneck would destroy information.
+    x = conv_bn(x, n_filters, 1, f"{name}_project", act=False)
+    if channels == n_filters:
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
