@@ -198,6 +198,52 @@ def test_load_auto_rejects_unknown_layouts(tmp_path):
         load_auto(tmp_path / "nothing")
 
 
+def test_every_loader_module_registers_its_layout():
+    from modules.data import DATASET_LAYOUTS, LOADERS
+
+    assert list(DATASET_LAYOUTS) == ["manifest", "esc50_csv", "esc_folders", "class_folders",
+                                     "waveform_pack", "feature_set", "sed_clips"]
+    assert LOADERS["manifest"] is load_manifest and set(LOADERS) == set(DATASET_LAYOUTS)
+
+
+def test_layout_detection_asks_specific_layouts_before_the_fallback(tmp_path):
+    from modules.data.layouts import LayoutError, LayoutRegistry
+
+    layouts = LayoutRegistry()
+    layouts.register("any_folder", Path.is_dir, list, "any folder", fallback=True)
+    layouts.register("has_a", lambda path: (path / "a").exists(), list, "a folder with a")
+    layouts.register("has_b", lambda path: (path / "b").exists(), list, "a folder with b")
+    assert layouts.detect(tmp_path, "loader=") == "any_folder"
+    (tmp_path / "a").touch()
+    assert layouts.detect(tmp_path, "loader=") == "has_a"
+    (tmp_path / "b").touch()
+    with pytest.raises(LayoutError, match=r"several dataset layouts \(has_a, has_b\); choose "
+                                          r"one with loader="):
+        layouts.detect(tmp_path, "loader=")
+    assert layouts.detect(tmp_path / "a", "loader=") is None  # a file: no layout fits
+    assert layouts.describe() == "any folder; a folder with a; or a folder with b"
+
+
+def test_job_loaders_and_audeep_parsers_read_esc_names_alike(tmp_path):
+    from modules.data.esc_names import esc_class_folder, parse_esc_file_name
+    from modules.representation.dataset import VALID
+    from modules.representation.parsers import detect_parser, parse
+
+    assert parse_esc_file_name("1-100032-A.ogg") == (1, "100032", "A")
+    assert parse_esc_file_name("5-9-B-0.wav") == (5, "9", "B")  # ESC-50 adds the class
+    assert parse_esc_file_name("1-100032.ogg") is None
+    assert esc_class_folder("010 - Fire crackling") == (10, "Fire crackling")
+    make_wav(tmp_path / "esc" / "001 - Dog" / "2-10-A.wav")
+    assert detect_layout(tmp_path / "esc") == "esc_folders"
+    assert detect_parser(tmp_path / "esc") == "esc"
+    table, parsed = load_auto(tmp_path / "esc"), parse(tmp_path / "esc")
+    assert table["fold"].tolist() == [2] and parsed[0].cv_folds.index(VALID) + 1 == 2
+    make_wav(tmp_path / "esc" / "001 - Dog" / "3-11.wav")  # no take: refused by both
+    with pytest.raises(ValueError, match="3-11.wav: file name does not follow the ESC"):
+        load_auto(tmp_path / "esc")
+    assert detect_parser(tmp_path / "esc") == "no_metadata"
+
+
 @needs_esc10
 def test_load_auto_on_esc10():
     assert detect_layout(ESC10) == "esc_folders"  # README files beside the folders are ignored
