@@ -68,12 +68,37 @@ def _build(family: str, input_shape=(None,), n_classes: int = 527,
            preset: Union[FrontEndPreset, str] = PANNS_32K, clip_activation: str = "sigmoid",
            spec_augment: bool = True, decision_level: Optional[str] = None,
            seed: Optional[int] = None, **options) -> keras.Model:
+    options = _check_options(family, options)
+    preset = _resolve_preset(preset)
+    _check_arguments(family, input_shape, n_classes, clip_activation, decision_level)
+    architecture = _ARCHITECTURES[family]
+    seeds = _SeedSequence(seed)
+    waveform = keras.Input(shape=tuple(input_shape), name="waveform")
+    frames = log_mel_frames(waveform, preset)  # (batch, time, mel, 1)
+    x, time_ratio = _conv_stack(frames, architecture, options, spec_augment, seeds)
+    width = architecture["blocks"][-1][0]
+    if decision_level is None:
+        outputs = _clip_level_head(x, width, n_classes, clip_activation, options, seeds)
+    else:
+        outputs = _decision_level_head(x, frames, time_ratio, width, n_classes, clip_activation,
+                                       decision_level, options, seeds)
+    name = options["name"] or (family if decision_level is None
+                               else f"{family}_decision_level_{decision_level}")
+    return keras.Model(waveform, outputs, name=name)
+
+
+def _check_options(family: str, options: dict) -> dict:
+    """The options with the defaults filled in; raise on an unknown one."""
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise ValueError(f"{family}: unknown option(s) {', '.join(unknown)}; "
                          f"accepted: {', '.join(sorted(_OPTIONS))}")
-    options = {**_OPTIONS, **options}
-    preset = _resolve_preset(preset)
+    return {**_OPTIONS, **options}
+
+
+def _check_arguments(family: str, input_shape, n_classes, clip_activation,
+                     decision_level) -> None:
+    """Raise on a bad input shape, class count, clip activation or decision level."""
     input_shape = tuple(input_shape)
     if len(input_shape) != 1:
         raise ValueError(f"{family} takes a waveform (samples,), got input_shape {input_shape}; "
@@ -89,10 +114,13 @@ def _build(family: str, input_shape=(None,), n_classes: int = 527,
         raise ValueError(f"{family}: decision_level must be None or one of {DECISION_LEVELS}, "
                          f"got {decision_level!r}")
 
-    architecture = _ARCHITECTURES[family]
-    seeds = _SeedSequence(seed)
-    waveform = keras.Input(shape=input_shape, name="waveform")
-    frames = log_mel_frames(waveform, preset)  # (batch, time, mel, 1)
+
+def _conv_stack(frames, architecture: dict, options: dict, spec_augment: bool,
+                seeds: "_SeedSequence"):
+    """bn0 -> SpecAugment -> conv blocks with dropout -> mean over mel: (features, time ratio).
+
+    The features are (batch, time, channels); the time ratio is the product of the pool sizes.
+    """
     x = batch_norm("bn0", axis=2, momentum=options["bn_momentum"],
                    epsilon=options["bn_epsilon"])(frames)
     if spec_augment:
@@ -106,45 +134,51 @@ def _build(family: str, input_shape=(None,), n_classes: int = 527,
                       kernel_initializer=options["kernel_initializer"], name=f"conv_block{index}")(x)
         x = layers.Dropout(options["conv_dropout"], seed=seeds.next(), name=f"dropout{index}")(x)
         time_ratio *= pool
-    x = AxisMean(axis=2, name="mel_mean")(x)  # (batch, time, channels)
-    width = architecture["blocks"][-1][0]
+    return AxisMean(axis=2, name="mel_mean")(x), time_ratio
 
+
+def _clip_level_head(x, width: int, n_classes: int, clip_activation: str, options: dict,
+                     seeds: "_SeedSequence") -> dict:
+    """Max + mean over time -> fc1 -> fc_audioset: the embedding and clipwise outputs."""
     init = options["kernel_initializer"]
     outputs = {}
-    if decision_level is None:
-        x = ClipPooling(name="clip_pooling")(x)
-        x = layers.Dropout(options["fc_dropout"], seed=seeds.next(), name="dropout_pooled")(x)
-        x = layers.Dense(width, activation="relu", kernel_initializer=init, name="fc1")(x)
-        # As in the reference: the embedding output is dropped out while training, the
-        # classifier reads fc1 directly.
-        outputs["embedding"] = layers.Dropout(options["fc_dropout"], seed=seeds.next(),
-                                              name="embedding")(x)
-        logits = layers.Dense(n_classes, kernel_initializer=init, name="fc_audioset")(x)
-        outputs["clipwise_output"] = layers.Activation(clip_activation,
-                                                       name="clipwise_output")(logits)
-    else:
-        x = SegmentPooling(name="segment_pooling")(x)
-        x = layers.Dropout(options["fc_dropout"], seed=seeds.next(), name="dropout_pooled")(x)
-        x = layers.Dense(width, activation="relu", kernel_initializer=init, name="fc1")(x)
-        x = layers.Dropout(options["fc_dropout"], seed=seeds.next(), name="dropout_fc1")(x)
-        outputs["embedding"] = TimeReduce("mean", name="embedding")(x)
-        if decision_level == "att":
-            norm_att, segmentwise = AttBlock(n_classes, activation=clip_activation,
-                                             kernel_initializer=init, name="att_block")(x)
-            outputs["clipwise_output"] = AttentionPooling(
-                activation=clip_activation, name="clipwise_output")([norm_att, segmentwise])
-        else:
-            logits = layers.Dense(n_classes, kernel_initializer=init, name="fc_audioset")(x)
-            segmentwise = layers.Activation(clip_activation, name="segmentwise_output")(logits)
-            outputs["clipwise_output"] = TimeReduce("max" if decision_level == "max" else "mean",
-                                                    activation=clip_activation,
-                                                    name="clipwise_output")(segmentwise)
-        outputs["framewise_output"] = FramewiseUpsample(time_ratio, name="framewise_output")(
-            [segmentwise, frames])
+    x = ClipPooling(name="clip_pooling")(x)
+    x = layers.Dropout(options["fc_dropout"], seed=seeds.next(), name="dropout_pooled")(x)
+    x = layers.Dense(width, activation="relu", kernel_initializer=init, name="fc1")(x)
+    # As in the reference: the embedding output is dropped out while training, the
+    # classifier reads fc1 directly.
+    outputs["embedding"] = layers.Dropout(options["fc_dropout"], seed=seeds.next(),
+                                          name="embedding")(x)
+    logits = layers.Dense(n_classes, kernel_initializer=init, name="fc_audioset")(x)
+    outputs["clipwise_output"] = layers.Activation(clip_activation, name="clipwise_output")(logits)
+    return outputs
 
-    name = options["name"] or (family if decision_level is None
-                               else f"{family}_decision_level_{decision_level}")
-    return keras.Model(waveform, outputs, name=name)
+
+def _decision_level_head(x, frames, time_ratio: int, width: int, n_classes: int,
+                         clip_activation: str, decision_level: str, options: dict,
+                         seeds: "_SeedSequence") -> dict:
+    """Per-segment classifier pooled by ``decision_level``: embedding, clip and frame outputs."""
+    init = options["kernel_initializer"]
+    outputs = {}
+    x = SegmentPooling(name="segment_pooling")(x)
+    x = layers.Dropout(options["fc_dropout"], seed=seeds.next(), name="dropout_pooled")(x)
+    x = layers.Dense(width, activation="relu", kernel_initializer=init, name="fc1")(x)
+    x = layers.Dropout(options["fc_dropout"], seed=seeds.next(), name="dropout_fc1")(x)
+    outputs["embedding"] = TimeReduce("mean", name="embedding")(x)
+    if decision_level == "att":
+        norm_att, segmentwise = AttBlock(n_classes, activation=clip_activation,
+                                         kernel_initializer=init, name="att_block")(x)
+        outputs["clipwise_output"] = AttentionPooling(
+            activation=clip_activation, name="clipwise_output")([norm_att, segmentwise])
+    else:
+        logits = layers.Dense(n_classes, kernel_initializer=init, name="fc_audioset")(x)
+        segmentwise = layers.Activation(clip_activation, name="segmentwise_output")(logits)
+        outputs["clipwise_output"] = TimeReduce("max" if decision_level == "max" else "mean",
+                                                activation=clip_activation,
+                                                name="clipwise_output")(segmentwise)
+    outputs["framewise_output"] = FramewiseUpsample(time_ratio, name="framewise_output")(
+        [segmentwise, frames])
+    return outputs
 
 
 class _SeedSequence:
