@@ -67,6 +67,23 @@ def htsat(input_shape=(None,), n_classes: int = 527, preset: FrontEndPreset = HT
     depths, num_heads = tuple(int(d) for d in depths), tuple(int(h) for h in num_heads)
     geometry = _geometry(preset, n_classes, depths, num_heads, embed_dim, window_size, spec_size,
                          patch_size)
+    input_shape = _check_input_shape(input_shape, preset, geometry, spec_size)
+    activation = None if clip_activation in (None, "linear") else clip_activation
+
+    waveform = keras.Input(shape=input_shape, name="waveform")
+    x = _spectrogram_image(waveform, preset, geometry, spec_augment, seed)
+    x = _patch_embedding(x, geometry["grid"], embed_dim, patch_size)
+    x = _swin_stages(x, geometry["grid"], embed_dim, depths, num_heads, window_size, mlp_ratio,
+                     drop_path_rate, seed)
+    x = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm")(x)
+    embedding = keras.layers.GlobalAveragePooling1D(name="embedding", dtype="float32")(x)
+    frames, clip = _token_semantic_head(x, geometry, n_classes, activation)
+    outputs = {"framewise_output": frames, "clipwise_output": clip, "embedding": embedding}
+    return keras.Model(waveform, outputs, name=name)
+
+
+def _check_input_shape(input_shape, preset, geometry: dict, spec_size: int) -> tuple:
+    """``input_shape`` as a tuple; raise unless it is a waveform short enough for the model."""
     input_shape = tuple(input_shape)
     if len(input_shape) != 1:
         raise ValueError(f"htsat takes waveforms: input_shape must be (n_samples,) or (None,), "
@@ -76,9 +93,11 @@ def htsat(input_shape=(None,), n_classes: int = 527, preset: FrontEndPreset = HT
             f"htsat: {input_shape[0]} samples give {preset.n_frames(input_shape[0])} frames at hop "
             f"{preset.hop_size}, more than the {geometry['target_frames']} the model takes "
             f"(spec_size {spec_size} x freq_ratio {geometry['freq_ratio']})")
-    activation = None if clip_activation in (None, "linear") else clip_activation
+    return input_shape
 
-    waveform = keras.Input(shape=input_shape, name="waveform")
+
+def _spectrogram_image(waveform, preset, geometry: dict, spec_augment: bool, seed):
+    """Log-mel -> bn0 -> SpecAugment -> resized and folded into a spec_size x spec_size image."""
     x = log_mel_frames(waveform, preset)  # (batch, frames, mel, 1)
     x = keras.layers.BatchNormalization(axis=2, epsilon=BATCH_NORM_EPSILON, momentum=BATCH_NORM_MOMENTUM,
                                         name="bn0")(x)
@@ -88,13 +107,19 @@ def htsat(input_shape=(None,), n_classes: int = 527, preset: FrontEndPreset = HT
     x = AlignCornersBicubicResize(geometry["target_frames"], axis=1, name="interpolate_time")(x)
     if preset.mel_bins < geometry["target_bins"]:
         x = AlignCornersBicubicResize(geometry["target_bins"], axis=2, name="interpolate_freq")(x)
-    x = FoldSpectrogram(geometry["freq_ratio"], name="reshape_wav2img")(x)
+    return FoldSpectrogram(geometry["freq_ratio"], name="reshape_wav2img")(x)
 
-    grid = geometry["grid"]
+
+def _patch_embedding(x, grid: int, embed_dim: int, patch_size: int):
+    """Image -> (batch, grid * grid, embed_dim) normalised patch tokens."""
     x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embed_proj")(x)
     x = keras.layers.Reshape((grid * grid, embed_dim), name="patch_embed_flatten")(x)
-    x = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="patch_embed_norm")(x)
+    return keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="patch_embed_norm")(x)
 
+
+def _swin_stages(x, grid: int, embed_dim: int, depths, num_heads, window_size: int,
+                 mlp_ratio: float, drop_path_rate: float, seed):
+    """The Swin stages: ``depths[i]`` blocks each, patch merging between stages."""
     drop_path = np.linspace(0.0, drop_path_rate, sum(depths)) if sum(depths) else []
     block_index = 0
     for stage, (depth, heads) in enumerate(zip(depths, num_heads)):
@@ -111,9 +136,11 @@ def htsat(input_shape=(None,), n_classes: int = 527, preset: FrontEndPreset = HT
         if stage < len(depths) - 1:
             x = PatchMerging(resolution, dim, layer_norm_epsilon=LAYER_NORM_EPSILON,
                              name=f"layers_{stage}_downsample")(x)
-    x = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm")(x)
-    embedding = keras.layers.GlobalAveragePooling1D(name="embedding", dtype="float32")(x)
+    return x
 
+
+def _token_semantic_head(x, geometry: dict, n_classes: int, activation):
+    """Token-semantic CAM: (framewise output, clipwise output) from the normalised tokens."""
     final_grid = geometry["final_grid"]
     x = TokenSemanticRegroup((final_grid, final_grid), geometry["freq_ratio"], name="tscam_regroup")(x)
     x = keras.layers.ZeroPadding2D(((0, 0), (1, 1)), name="tscam_pad")(x)
@@ -125,8 +152,7 @@ def htsat(input_shape=(None,), n_classes: int = 527, preset: FrontEndPreset = HT
     frames = keras.layers.Activation(activation, name="frame_activation", dtype="float32")(logits)
     frames = keras.layers.UpSampling1D(geometry["target_frames"] // steps, name="framewise_output",
                                        dtype="float32")(frames)
-    outputs = {"framewise_output": frames, "clipwise_output": clip, "embedding": embedding}
-    return keras.Model(waveform, outputs, name=name)
+    return frames, clip
 
 
 htsat.default_preset = HTSAT_32K
