@@ -556,38 +556,46 @@ class RecurrentAutoencoder(keras.Model):
             raise ValueError(f"time_steps and freq_bins must be >= 1, got "
                              f"({time_steps}, {freq_bins})")
 
+        self.encoder_state_size = rnn_state_size(self.num_layers, self.num_units, self.cell,
+                                                 self.bidirectional_encoder)
+        self.decoder_state_size = rnn_state_size(self.num_layers, self.num_units, self.cell,
+                                                 self.bidirectional_decoder)
+        if kind in ("f", "ft"):
+            self._set_freq_windows()
+        self._create_layers()
+
+    def _set_freq_windows(self) -> None:
+        """``window_step`` and ``n_windows`` of an f or ft model; warn if bins are left out."""
+        self.window_step = self.freq_window_width - self.freq_window_overlap
+        if self.window_step < 1:
+            raise ValueError("freq_window_overlap must be smaller than freq_window_width")
+        self.n_windows = _window_count(self.freq_bins, self.freq_window_width,
+                                       self.freq_window_overlap)
+        covered = self.freq_window_width + (self.n_windows - 1) * self.window_step
+        if covered != self.freq_bins:  # auDeep logs the same warning
+            warnings.warn(f"frequency windows of width {self.freq_window_width} and overlap "
+                          f"{self.freq_window_overlap} leave out the last "
+                          f"{self.freq_bins - covered} of {self.freq_bins} bins (they are "
+                          "still reconstructed)", stacklevel=3)
+
+    def _create_layers(self) -> None:
+        """The layers of this kind, as attributes named like the layers (see the class doc)."""
         common = dict(cell=self.cell, num_layers=self.num_layers, num_units=self.num_units,
                       dropout=1.0 - self.keep_prob)
-        enc_state = rnn_state_size(self.num_layers, self.num_units, self.cell,
-                                   self.bidirectional_encoder)
-        dec_state = rnn_state_size(self.num_layers, self.num_units, self.cell,
-                                   self.bidirectional_decoder)
-        self.encoder_state_size, self.decoder_state_size = enc_state, dec_state
+        enc_state, dec_state = self.encoder_state_size, self.decoder_state_size
         seeds = iter(range(self.seed * 16, self.seed * 16 + 16))  # one stream per RNN
         encoder_args = dict(common, bidirectional=self.bidirectional_encoder,
                             input_noise=self.encoder_noise)
         decoder_args = dict(common, bidirectional=self.bidirectional_decoder,
                             feed_previous_prob=self.feed_previous_prob)
-        if kind in ("f", "ft"):
-            self.window_step = self.freq_window_width - self.freq_window_overlap
-            if self.window_step < 1:
-                raise ValueError("freq_window_overlap must be smaller than freq_window_width")
-            self.n_windows = _window_count(self.freq_bins, self.freq_window_width,
-                                           self.freq_window_overlap)
-            covered = self.freq_window_width + (self.n_windows - 1) * self.window_step
-            if covered != self.freq_bins:  # auDeep logs the same warning
-                warnings.warn(f"frequency windows of width {self.freq_window_width} and overlap "
-                              f"{self.freq_window_overlap} leave out the last "
-                              f"{self.freq_bins - covered} of {self.freq_bins} bins (they are "
-                              "still reconstructed)", stacklevel=2)
-        if kind == "t":
+        if self.kind == "t":
             self.encoder = RnnEncoder(seed=next(seeds), name="encoder", **encoder_args)
             self.representation = keras.layers.Dense(dec_state, activation="tanh",
                                                      bias_initializer=_TF1_BIAS,
                                                      name="representation")
             self.decoder = FeedPreviousDecoder(output_size=self.freq_bins, seed=next(seeds),
                                                name="decoder", **decoder_args)
-        elif kind == "f":
+        elif self.kind == "f":
             self.encoder = RnnEncoder(seed=next(seeds), name="encoder", **encoder_args)
             self.representation = keras.layers.Dense(dec_state, activation="tanh",
                                                      bias_initializer=_TF1_BIAS,
@@ -595,8 +603,6 @@ class RecurrentAutoencoder(keras.Model):
             self.decoder = FeedPreviousDecoder(output_size=self.freq_window_width,
                                                seed=next(seeds), name="decoder", **decoder_args)
         else:
-            t_enc_state = rnn_state_size(self.num_layers, self.num_units, self.cell,
-                                         self.bidirectional_encoder)
             self.f_encoder = RnnEncoder(seed=next(seeds), name="f_encoder", **encoder_args)
             self.t_encoder = RnnEncoder(seed=next(seeds), name="t_encoder", **encoder_args)
             self.representation = keras.layers.Dense(dec_state, activation="tanh",
@@ -610,7 +616,6 @@ class RecurrentAutoencoder(keras.Model):
             self.f_decoder = FeedPreviousDecoder(output_size=self.freq_window_width,
                                                  seed=next(seeds), name="f_decoder",
                                                  **decoder_args)
-            self.encoder_state_size = t_enc_state
         self.reconstruction = keras.layers.Dense(self.freq_bins, activation="tanh",
                                                  bias_initializer=_TF1_BIAS,
                                                  name="reconstruction")
