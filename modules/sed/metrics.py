@@ -645,6 +645,26 @@ def psds(reference_events: pd.DataFrame,
     Raises ImportError (with the pip command) when psds_eval is not installed.
     """
     classes = _check_classes(classes)
+    reference, estimated, lengths = _psds_inputs(reference_events, estimated_events_by_threshold,
+                                                 durations, classes, match_on)
+    evaluator, result, rates = _run_psds_eval(reference, estimated, lengths, classes, dtc, gtc,
+                                              cttc, alpha_ct, alpha_st, max_efpr, duration_unit)
+    points = evaluator.operating_points
+    kept = {float(t) for t in points["threshold"]}
+    return {"psds": float(result.value),
+            "operating_points": _operating_point_rates(points, rates, classes),
+            "roc": pd.DataFrame({"efpr": np.asarray(result.plt.xp, dtype=float),
+                                 "etpr": np.asarray(result.plt.yp, dtype=float)}),
+            "duplicate_thresholds": [t for t in estimated if t not in kept],
+            "parameters": {"dtc": dtc, "gtc": gtc, "cttc": cttc, "alpha_ct": alpha_ct,
+                           "alpha_st": alpha_st, "max_efpr": max_efpr,
+                           "duration_unit": duration_unit, "match_on": match_on}}
+
+
+def _psds_inputs(reference_events: pd.DataFrame,
+                 estimated_events_by_threshold: Mapping[float, pd.DataFrame],
+                 durations: Mapping[str, float], classes: list, match_on: str):
+    """Checked, keyed (reference, {threshold: estimated}, durations) for :func:`psds`."""
     if not isinstance(estimated_events_by_threshold, Mapping) or not estimated_events_by_threshold:
         raise ValueError("estimated_events_by_threshold must be a non-empty dict "
                          "threshold -> event table")
@@ -666,13 +686,21 @@ def psds(reference_events: pd.DataFrame,
     missing = sorted(files - set(lengths))
     if missing:
         raise ValueError(f"durations lacks files that have events: {missing[:10]}")
+    return reference, estimated, lengths
 
-    def psds_table(table: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"filename": table["key"].astype(object),
-                             "onset": table["onset"].astype(float),
-                             "offset": table["offset"].astype(float),
-                             "event_label": table["label"].astype(object)})
 
+def _psds_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A keyed event table in psds_eval's columns (filename, onset, offset, event_label)."""
+    return pd.DataFrame({"filename": table["key"].astype(object),
+                         "onset": table["onset"].astype(float),
+                         "offset": table["offset"].astype(float),
+                         "event_label": table["label"].astype(object)})
+
+
+def _run_psds_eval(reference: pd.DataFrame, estimated: dict, lengths: dict, classes: list,
+                   dtc: float, gtc: float, cttc: float, alpha_ct: float, alpha_st: float,
+                   max_efpr: float, duration_unit: str):
+    """psds_eval over the operating points: (evaluator, its PSDS result, effective FP rates)."""
     metadata = pd.DataFrame({"filename": list(lengths), "duration": list(lengths.values())})
     evaluator_class = _psds_eval_class()
     with warnings.catch_warnings():
@@ -686,13 +714,16 @@ def psds(reference_events: pd.DataFrame,
         warnings.filterwarnings("ignore", message="A similar operating point exists")
         evaluator = evaluator_class(dtc_threshold=dtc, gtc_threshold=gtc, cttc_threshold=cttc,
                                     class_names=classes, duration_unit=duration_unit,
-                                    ground_truth=psds_table(reference), metadata=metadata)
+                                    ground_truth=_psds_table(reference), metadata=metadata)
         for threshold, table in estimated.items():
-            evaluator.add_operating_point(psds_table(table), info={"threshold": threshold})
+            evaluator.add_operating_point(_psds_table(table), info={"threshold": threshold})
         result = evaluator.psds(alpha_ct=alpha_ct, alpha_st=alpha_st, max_efpr=max_efpr)
         rates = evaluator._effective_fp_rate(alpha_ct)  # per class, one column per point
+    return evaluator, result, rates
 
-    points = evaluator.operating_points
+
+def _operating_point_rates(points: pd.DataFrame, rates, classes: list) -> pd.DataFrame:
+    """One row per (threshold, class): tpr, fpr and efpr of psds_eval's kept operating points."""
     order = sorted(classes)  # psds_eval keeps its per-class arrays in sorted class order
     rows = []
     for j, threshold in enumerate(points["threshold"]):
@@ -701,16 +732,7 @@ def psds(reference_events: pd.DataFrame,
             rows.append({"threshold": float(threshold), "class": name,
                          "tpr": float(rates.tp_ratio[i, j]), "fpr": float(rates.fp_rate[i, j]),
                          "efpr": float(rates.effective_fp_rate[i, j])})
-    kept = {float(t) for t in points["threshold"]}
-    return {"psds": float(result.value),
-            "operating_points": pd.DataFrame(rows, columns=["threshold", "class", "tpr", "fpr",
-                                                            "efpr"]),
-            "roc": pd.DataFrame({"efpr": np.asarray(result.plt.xp, dtype=float),
-                                 "etpr": np.asarray(result.plt.yp, dtype=float)}),
-            "duplicate_thresholds": [t for t in estimated if t not in kept],
-            "parameters": {"dtc": dtc, "gtc": gtc, "cttc": cttc, "alpha_ct": alpha_ct,
-                           "alpha_st": alpha_st, "max_efpr": max_efpr,
-                           "duration_unit": duration_unit, "match_on": match_on}}
+    return pd.DataFrame(rows, columns=["threshold", "class", "tpr", "fpr", "efpr"])
 
 
 # ------------------------------------------------------------------------------------- report
