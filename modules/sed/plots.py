@@ -99,19 +99,7 @@ def plot_detection(spectrogram, frame_seconds: float, activity, classes: Sequenc
         ValueError: a spectrogram that is not 2-D and non-empty, an activity whose columns are
             not one per class, a non-positive time step, bad thresholds or events tables.
     """
-    spectrogram = np.asarray(spectrogram, dtype=float)
-    if spectrogram.ndim != 2 or 0 in spectrogram.shape:
-        raise ValueError(f"spectrogram: expected a non-empty (bins, frames) array, got shape "
-                         f"{spectrogram.shape}")
-    classes = [str(c) for c in classes]
-    if not classes:
-        raise ValueError("classes: at least one class is needed")
-    activity = np.asarray(activity, dtype=float)
-    if activity.ndim == 1 and len(classes) == 1:
-        activity = activity[:, None]
-    if activity.ndim != 2 or activity.shape[1] != len(classes) or activity.shape[0] == 0:
-        raise ValueError(f"activity: expected shape (steps, {len(classes)}) for {len(classes)} "
-                         f"classes, got {activity.shape}")
+    spectrogram, activity, classes = _detection_arrays(spectrogram, activity, classes)
     if not (frame_seconds and frame_seconds > 0):
         raise ValueError(f"frame_seconds must be positive, got {frame_seconds}")
     duration = spectrogram.shape[1] * float(frame_seconds)
@@ -126,11 +114,47 @@ def plot_detection(spectrogram, frame_seconds: float, activity, classes: Sequenc
     colours = class_colours(classes)
     fig = Figure(figsize=(10, 6.2), layout="constrained")
     spec_ax, act_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    _spectrogram_panel(fig, spec_ax, spectrogram, duration, max_frequency)
+    _event_spans(spec_ax, true_events, predicted_events, colours)
+    _activity_panel(act_ax, activity, activity_seconds, classes, colours, levels)
+    act_ax.set_xlim(0.0, duration)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+    return fig
+
+
+def _detection_arrays(spectrogram, activity, classes: Sequence[str]):
+    """(spectrogram, activity, classes) as float arrays and names; raise on bad shapes."""
+    spectrogram = np.asarray(spectrogram, dtype=float)
+    if spectrogram.ndim != 2 or 0 in spectrogram.shape:
+        raise ValueError(f"spectrogram: expected a non-empty (bins, frames) array, got shape "
+                         f"{spectrogram.shape}")
+    classes = [str(c) for c in classes]
+    if not classes:
+        raise ValueError("classes: at least one class is needed")
+    activity = np.asarray(activity, dtype=float)
+    if activity.ndim == 1 and len(classes) == 1:
+        activity = activity[:, None]
+    if activity.ndim != 2 or activity.shape[1] != len(classes) or activity.shape[0] == 0:
+        raise ValueError(f"activity: expected shape (steps, {len(classes)}) for {len(classes)} "
+                         f"classes, got {activity.shape}")
+    return spectrogram, activity, classes
+
+
+def _spectrogram_panel(fig: Figure, spec_ax, spectrogram: np.ndarray, duration: float,
+                       max_frequency: Optional[float]) -> None:
+    """The spectrogram over (0, duration) seconds, with its dB colour bar."""
     top = float(max_frequency) if max_frequency else float(spectrogram.shape[0])
     image = spec_ax.imshow(spectrogram, origin="lower", aspect="auto", cmap="magma",
                            interpolation="nearest", extent=(0.0, duration, 0.0, top))
     fig.colorbar(image, ax=spec_ax, label="dB", pad=0.01)
     spec_ax.set_ylabel("Hz" if max_frequency else "bin")
+
+
+def _event_spans(spec_ax, true_events: Optional[pd.DataFrame],
+                 predicted_events: Optional[pd.DataFrame], colours: dict) -> None:
+    """True events shaded and labelled at the top, predicted ones outlined, and a legend."""
     handles = []
     if true_events is not None and len(true_events):
         for row in true_events.itertuples():
@@ -155,6 +179,10 @@ def plot_detection(spectrogram, frame_seconds: float, activity, classes: Sequenc
     if handles:
         spec_ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.7)
 
+
+def _activity_panel(act_ax, activity: np.ndarray, activity_seconds: float,
+                    classes: list[str], colours: dict, levels: Optional[np.ndarray]) -> None:
+    """One activity curve per class at the step centres, its threshold dashed, and a legend."""
     times = (np.arange(activity.shape[0]) + 0.5) * activity_seconds  # step centres
     for i, name in enumerate(classes):
         act_ax.plot(times, np.clip(activity[:, i], 0, 1), color=colours[name], linewidth=1.2,
@@ -169,11 +197,6 @@ def plot_detection(spectrogram, frame_seconds: float, activity, classes: Sequenc
     act_ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7,
                   ncol=1 if len(classes) <= 10 else 2, title="class (- - threshold)"
                   if levels is not None else "class", title_fontsize=7)
-    act_ax.set_xlim(0.0, duration)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    _save(fig, path)
-    return fig
 
 
 def _by_file(events, what: str) -> dict:
