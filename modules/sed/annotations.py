@@ -252,65 +252,83 @@ def read_annotations(path: PathArg, audio_root: Optional[PathArg] = None,
     raven = _find(columns, [RAVEN_BEGIN]) is not None or _find(columns, [RAVEN_END]) is not None
 
     if raven:
-        selection = _find(columns, ["Selection"])
-        if selection is not None and len(table):
-            keep = ~table[selection].duplicated().to_numpy()
-        elif _find(columns, ["View"]) is not None and len(table):
-            view = table[_find(columns, ["View"])]
-            keep = (view == view.iloc[0]).to_numpy()  # no ids: keep the rows of one view
-        else:
-            keep = np.ones(len(table), bool)
-        table = table[keep].reset_index(drop=True)
-        lines = [line for line, kept in zip(lines, keep) if kept]
-        begin_column, end_column = _find(columns, [RAVEN_BEGIN]), _find(columns, [RAVEN_END])
-        for name, column in (("begin time", begin_column), ("end time", end_column)):
-            if column is None:
-                raise _missing_column(path, f"Raven {name}", columns, [RAVEN_BEGIN, RAVEN_END])
-        label_candidates = [label_column] if label_column else list(RAVEN_LABEL_COLUMNS)
-        label_name = _find(columns, label_candidates)
-        if label_name is None:
-            raise _missing_column(path, "label", columns, label_candidates
-                                  + ([] if label_column else ["(or pass label_column)"]))
-        file_name = _find(columns, RAVEN_FILE_COLUMNS)
-        if file_name is None:
-            recording = _raven_recording(path, root)
-            files = [recording] * len(table)
-        else:
-            files = [_resolve(name, root) if name else "" for name in table[file_name]]
-        onset_text, offset_text = table[begin_column].tolist(), table[end_column].tolist()
-        onset, offset = _parse_times(table[begin_column]), _parse_times(table[end_column])
-        file_offset = _find(columns, [RAVEN_FILE_OFFSET])
-        if file_offset is not None and file_name is not None and \
-                file_name.lower() in ("begin file", "begin path"):
-            # A file sequence: Begin Time counts from the first file, File Offset from Begin File.
-            starts = _parse_times(table[file_offset])
-            has_offset = np.isfinite(starts)
-            offset = np.where(has_offset, starts + (offset - onset), offset)
-            onset = np.where(has_offset, starts, onset)
-            onset_text = [s if h else t for s, h, t in
-                          zip(table[file_offset].tolist(), has_offset, onset_text)]
-        labels = table[label_name].tolist()
+        table, lines = _one_row_per_selection(table, lines, columns)
+        rows = _raven_rows(path, table, columns, root, label_column)
     else:
-        found = {}
-        for key, aliases in ALIASES.items():
-            if key == "label" and label_column:
-                aliases = (label_column,)
-            found[key] = _find(columns, aliases)
-            if found[key] is None:
-                if len(columns) == 1 and _delimiter(columns[0]) is None:
-                    raise ValueError(
-                        f"{path}: not a table: the header has a single column {columns[0]!r} "
-                        "(expected a Raven selection table or a CSV/TSV with columns file, "
-                        "onset, offset, label)")
-                raise _missing_column(path, key, columns, aliases)
-        files = [_resolve(name, root) if name else "" for name in table[found["file"]]]
-        onset_text, offset_text = table[found["onset"]].tolist(), table[found["offset"]].tolist()
-        onset, offset = _parse_times(table[found["onset"]]), _parse_times(table[found["offset"]])
-        labels = table[found["label"]].tolist()
+        rows = _plain_rows(path, table, columns, root, label_column)
+    files, onset_text, offset_text, onset, offset, labels = rows
 
     problems = _row_problems(files, onset_text, offset_text, onset, offset, labels)
     _raise_first(str(path), problems, lines)
     return _events(files, onset, offset, labels)
+
+
+def _one_row_per_selection(table: pd.DataFrame, lines: list[int], columns: list[str]):
+    """A Raven table's rows with one per selection (its views repeat them): (table, lines)."""
+    selection = _find(columns, ["Selection"])
+    if selection is not None and len(table):
+        keep = ~table[selection].duplicated().to_numpy()
+    elif _find(columns, ["View"]) is not None and len(table):
+        view = table[_find(columns, ["View"])]
+        keep = (view == view.iloc[0]).to_numpy()  # no ids: keep the rows of one view
+    else:
+        keep = np.ones(len(table), bool)
+    table = table[keep].reset_index(drop=True)
+    return table, [line for line, kept in zip(lines, keep) if kept]
+
+
+def _raven_rows(path: Path, table: pd.DataFrame, columns: list[str], root: Path,
+                label_column: Optional[str]):
+    """(files, onset texts, offset texts, onsets, offsets, labels) of a Raven selection table."""
+    begin_column, end_column = _find(columns, [RAVEN_BEGIN]), _find(columns, [RAVEN_END])
+    for name, column in (("begin time", begin_column), ("end time", end_column)):
+        if column is None:
+            raise _missing_column(path, f"Raven {name}", columns, [RAVEN_BEGIN, RAVEN_END])
+    label_candidates = [label_column] if label_column else list(RAVEN_LABEL_COLUMNS)
+    label_name = _find(columns, label_candidates)
+    if label_name is None:
+        raise _missing_column(path, "label", columns, label_candidates
+                              + ([] if label_column else ["(or pass label_column)"]))
+    file_name = _find(columns, RAVEN_FILE_COLUMNS)
+    if file_name is None:
+        recording = _raven_recording(path, root)
+        files = [recording] * len(table)
+    else:
+        files = [_resolve(name, root) if name else "" for name in table[file_name]]
+    onset_text, offset_text = table[begin_column].tolist(), table[end_column].tolist()
+    onset, offset = _parse_times(table[begin_column]), _parse_times(table[end_column])
+    file_offset = _find(columns, [RAVEN_FILE_OFFSET])
+    if file_offset is not None and file_name is not None and \
+            file_name.lower() in ("begin file", "begin path"):
+        # A file sequence: Begin Time counts from the first file, File Offset from Begin File.
+        starts = _parse_times(table[file_offset])
+        has_offset = np.isfinite(starts)
+        offset = np.where(has_offset, starts + (offset - onset), offset)
+        onset = np.where(has_offset, starts, onset)
+        onset_text = [s if h else t for s, h, t in
+                      zip(table[file_offset].tolist(), has_offset, onset_text)]
+    return files, onset_text, offset_text, onset, offset, table[label_name].tolist()
+
+
+def _plain_rows(path: Path, table: pd.DataFrame, columns: list[str], root: Path,
+                label_column: Optional[str]):
+    """(files, onset texts, offset texts, onsets, offsets, labels) of a CSV/TSV event table."""
+    found = {}
+    for key, aliases in ALIASES.items():
+        if key == "label" and label_column:
+            aliases = (label_column,)
+        found[key] = _find(columns, aliases)
+        if found[key] is None:
+            if len(columns) == 1 and _delimiter(columns[0]) is None:
+                raise ValueError(
+                    f"{path}: not a table: the header has a single column {columns[0]!r} "
+                    "(expected a Raven selection table or a CSV/TSV with columns file, "
+                    "onset, offset, label)")
+            raise _missing_column(path, key, columns, aliases)
+    files = [_resolve(name, root) if name else "" for name in table[found["file"]]]
+    onset_text, offset_text = table[found["onset"]].tolist(), table[found["offset"]].tolist()
+    onset, offset = _parse_times(table[found["onset"]]), _parse_times(table[found["offset"]])
+    return files, onset_text, offset_text, onset, offset, table[found["label"]].tolist()
 
 
 def read_annotation_folder(folder: PathArg, audio_root: Optional[PathArg] = None,
