@@ -28,7 +28,10 @@ import numpy as np
 import pandas as pd
 
 from modules.interpret.job import ExplainableJob, ExplainError, JobExamples
-from modules.jobs import stamped_path
+from modules.interpret.outputs import (SUMMARY_COLUMNS, append_summary, example_name,
+                                       new_run_folder, summary_text)
+
+__all__ = ["ATTRIBUTION_METHODS", "METHODS", "SUMMARY_COLUMNS", "ExplainOptions", "explain"]
 
 METHODS = ("gradcam", "saliency", "smoothgrad", "ig", "lime", "nmf")
 ATTRIBUTION_METHODS = ("gradcam", "saliency", "smoothgrad", "ig")
@@ -76,16 +79,6 @@ class ExplainOptions:
                                f"got {self.patch_grid}")
 
 
-def _new_folder(job_dir: Path, method: str) -> Path:
-    folder = stamped_path(job_dir / "interpret", f"{method}-")
-    folder.mkdir(parents=True)
-    return folder
-
-
-def _example_name(position: int, path: str, chunk: int) -> str:
-    return f"{position:04d}-{Path(path).stem}-chunk{int(chunk)}"
-
-
 def _display_images(job: ExplainableJob, examples: JobExamples) -> np.ndarray:
     """(n, bins, frames) spectrograms to draw: the input itself, or the log-mel of a waveform."""
     if job.takes_images:
@@ -114,7 +107,7 @@ def explain(job_dir, options: ExplainOptions, progress: bool = True) -> Path:
     examples = job.examples("validation", positions, "decoding the examples")
     scores, probabilities = job.scores_and_probabilities(examples.inputs)
     predicted = np.argmax(scores, axis=1)
-    folder = _new_folder(job.path, options.method)
+    folder = new_run_folder(job.path, options.method)
     settings = {"job": str(job.path), "method": options.method, "started":
                 dt.datetime.now().isoformat(timespec="seconds"), "examples": positions,
                 "options": asdict(options)}
@@ -143,28 +136,11 @@ def explain(job_dir, options: ExplainOptions, progress: bool = True) -> Path:
     pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False, float_format="%.6g")
     summary = {"method": options.method, "folder": folder.name, "examples": len(rows),
                **summary, "seconds": round(time.time() - started, 1)}
-    width = max(map(len, summary)) + 2
-    text = "\n".join(f"{key:<{width}}{value}" for key, value in summary.items()) + "\n"
+    text = summary_text(summary)
     (folder / "summary.txt").write_text(text)
-    _append_summary(job.path / "interpret" / "summary.csv", summary)
+    append_summary(job.path / "interpret" / "summary.csv", summary)
     print(text + f"outputs: {folder}")
     return folder
-
-
-# Columns of <job>/interpret/summary.csv: every method's summary fits them (blank where a value
-# does not apply), so one table compares all the runs on a job.
-SUMMARY_COLUMNS = (
-    "method", "folder", "examples", "seconds", "layer", "fill", "baseline",
-    "mean_deletion_area", "mean_random_deletion_area", "median_abs_completeness_delta",
-    "patches", "median_lime_r2", "interpreter", "components", "fidelity_top1", "fidelity_top3",
-    "fidelity_top5", "fidelity_auprc", "median_probability_drop_relevant",
-    "median_probability_drop_random", "median_logit_drop_relevant", "median_logit_drop_random")
-
-
-def _append_summary(path: Path, summary: dict) -> None:
-    """One line per run, appended (earlier lines are never rewritten)."""
-    line = pd.DataFrame([{key: summary.get(key) for key in SUMMARY_COLUMNS}])
-    line.to_csv(path, mode="a", header=not path.exists(), index=False, float_format="%.6g")
 
 
 # ------------------------------------------------------------------------- attribution methods
@@ -210,7 +186,7 @@ def _attribution(job, examples, predicted, options, folder, rows, progress) -> d
         extra["baseline"] = options.baseline
         extra["median_abs_completeness_delta"] = float(np.median(np.abs(deltas)))
     for i, row in enumerate(rows):
-        name = _example_name(row["position"], row["path"], row["chunk_index"])
+        name = example_name(row["position"], row["path"], row["chunk_index"])
         reports.plot_spectrogram(images[i], folder / f"{name}.png",
                                  f"{method} for predicted {row['predicted']} "
                                  f"({row['probability']:.2f}): {Path(row['path']).name} "
@@ -306,7 +282,7 @@ def _lime(job, examples, predicted, options, folder, rows, progress) -> dict:
         explanation = lime_spectrogram(predict, images[i], segments, int(predicted[i]),
                                        fill=fill, n_samples=options.n_samples or 1000,
                                        seed=options.seed)
-        name = _example_name(row["position"], row["path"], row["chunk_index"])
+        name = example_name(row["position"], row["path"], row["chunk_index"])
         plot_lime(images[i][..., 0], segments, explanation, folder / f"{name}.png",
                   f"LIME for predicted {row['predicted']}: {Path(row['path']).name} "
                   f"chunk {row['chunk_index']} (true {row['true']})",
@@ -350,7 +326,7 @@ def _lime_nmf(job, examples, predicted, options, folder, rows, progress) -> dict
         positive = np.clip(explanation.weights, 0, None)
         relevance = positive / positive.max() if positive.max() > 0 else positive
         kept = [int(k) for k, w in explanation.top if w > 0]
-        name = _example_name(row["position"], row["path"], row["chunk_index"])
+        name = example_name(row["position"], row["path"], row["chunk_index"])
         kept_audio = resynthesize(audio, W, H, kept, settings)
         soundfile.write(str(folder / f"{name}-explanation.wav"), kept_audio, settings.sr)
         plot_nmf_explanation(log_magnitude(audio, settings)[0],

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from modules.interpret.job import ExplainableJob, ExplainError
+from modules.interpret.outputs import example_name
 from modules.jobs import stamped_path
 
 INTERPRETER_PREFIX = "nmf-interpreter-"
@@ -89,7 +90,6 @@ def explain_with_nmf(job: ExplainableJob, examples, predicted, probabilities, op
                      rows, progress) -> dict:
     import soundfile
 
-    from modules.interpret.explain import _example_name
     from modules.interpret.nmf import (faithfulness, fidelity, log_magnitude,
                                        relevant_components, write_explanation)
 
@@ -115,7 +115,7 @@ def explain_with_nmf(job: ExplainableJob, examples, predicted, probabilities, op
                             progress=progress)
     input_spectrograms = log_magnitudes(examples.audio, settings)
     for i, row in enumerate(rows):
-        name = _example_name(row["position"], row["path"], row["chunk_index"])
+        name = example_name(row["position"], row["path"], row["chunk_index"])
         soundfile.write(str(folder / f"{name}-input.wav"), examples.audio[i], settings.sr)
         explanation = write_explanation(folder / f"{name}-explanation.wav", examples.audio[i],
                                         interpreter.W, out["H"][i], relevances[i], settings,
