@@ -91,34 +91,12 @@ def lime_components(predict_fn: Callable[[object], object], n_components: int,
     # Imported here so that modules.interpret imports without lime installed.
     from lime.lime_base import LimeBase
     from sklearn.metrics import pairwise_distances
-    from tqdm.auto import tqdm
 
     rng = np.random.default_rng(seed)
     z = rng.integers(0, 2, size=(n_samples, n_components), dtype=np.int8)
     z[0] = 1  # LimeBase takes row 0 as the instance being explained
-
-    chunks = []
-    with tqdm(total=n_samples, desc="LIME", unit="sample", disable=not progress) as bar:
-        for start in range(0, n_samples, batch_size):
-            rows = z[start:start + batch_size]
-            out = np.asarray(predict_fn(make_inputs(rows.copy())), dtype=np.float64)
-            if out.ndim != 2 or out.shape[0] != len(rows):
-                raise ValueError(f"predict_fn must return (n, classes) for n = {len(rows)} "
-                                 f"inputs, got shape {out.shape}")
-            chunks.append(out)
-            bar.update(len(rows))
-    probabilities = np.concatenate(chunks)
-    if not np.all(np.isfinite(probabilities)):
-        raise ValueError("predict_fn returned non-finite values")
-
-    n_classes = probabilities.shape[1]
-    if class_index is None:
-        class_index = int(np.argmax(probabilities[0]))
-    elif (isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer))
-          or not 0 <= class_index < n_classes):
-        raise ValueError(f"class_index must be an integer in [0, {n_classes}), "
-                         f"got {class_index!r}")
-    class_index = int(class_index)
+    probabilities = _perturbation_probabilities(predict_fn, make_inputs, z, batch_size, progress)
+    class_index = _explained_class(class_index, probabilities)
 
     # As lime_image: distance to the original by how many components were removed (cosine;
     # an all-zero row counts as distance 1), and a kernel that decays with it.
@@ -140,6 +118,39 @@ def lime_components(predict_fn: Callable[[object], object], n_components: int,
                            intercept=float(intercept), score=float(score),
                            local_prediction=float(np.ravel(local_prediction)[0]),
                            original_probability=float(probabilities[0, class_index]))
+
+
+def _perturbation_probabilities(predict_fn, make_inputs, z: np.ndarray, batch_size: int,
+                                progress: bool) -> np.ndarray:
+    """(n, classes) float64 probabilities of the perturbations ``z``, ``batch_size`` at a time."""
+    from tqdm.auto import tqdm
+
+    chunks = []
+    with tqdm(total=len(z), desc="LIME", unit="sample", disable=not progress) as bar:
+        for start in range(0, len(z), batch_size):
+            rows = z[start:start + batch_size]
+            out = np.asarray(predict_fn(make_inputs(rows.copy())), dtype=np.float64)
+            if out.ndim != 2 or out.shape[0] != len(rows):
+                raise ValueError(f"predict_fn must return (n, classes) for n = {len(rows)} "
+                                 f"inputs, got shape {out.shape}")
+            chunks.append(out)
+            bar.update(len(rows))
+    probabilities = np.concatenate(chunks)
+    if not np.all(np.isfinite(probabilities)):
+        raise ValueError("predict_fn returned non-finite values")
+    return probabilities
+
+
+def _explained_class(class_index, probabilities: np.ndarray) -> int:
+    """``class_index`` checked against the class count; None: the original's predicted class."""
+    n_classes = probabilities.shape[1]
+    if class_index is None:
+        return int(np.argmax(probabilities[0]))
+    if (isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer))
+            or not 0 <= class_index < n_classes):
+        raise ValueError(f"class_index must be an integer in [0, {n_classes}), "
+                         f"got {class_index!r}")
+    return int(class_index)
 
 
 # ------------------------------------------------------------------- time-frequency patches

@@ -412,6 +412,28 @@ def build_interpreter(feature_shape, n_components: int, n_frames: int, n_classes
     the pooling weights, summing to 1 over time). ``multi_label`` is recorded in the model name
     only (the loss, not the graph, differs). Initialisers are seeded from ``seed``.
     """
+    feature_shape = _check_interpreter_shape(feature_shape, n_components, n_frames, n_classes,
+                                             attention_units, hidden_units, time_axis)
+    n_components, n_frames, n_classes = int(n_components), int(n_frames), int(n_classes)
+    counter = iter(range(1000))
+
+    def init():
+        return keras.initializers.GlorotUniform(seed=seed * 1000 + next(counter))
+
+    inputs = keras.Input(feature_shape, name="classifier_features")
+    frames = _interpreter_frames(inputs, time_axis, hidden_units, n_components, n_frames, init)
+    H = keras.layers.Permute((2, 1), name="interpreter_activations")(frames)
+    weights, pooled = _attention_pool(frames, attention_units, n_components, init)
+    logits = _interpreter_logits(pooled, n_classes, non_negative_weights, seed, init)
+    attention = keras.layers.Reshape((n_frames,), name="interpreter_attention_weights")(weights)
+    kind = "multi_label" if multi_label else "multi_class"
+    return keras.Model(inputs, {"H": H, "pooled": pooled, "logits": logits,
+                                "attention": attention}, name=f"l2i_interpreter_{kind}")
+
+
+def _check_interpreter_shape(feature_shape, n_components, n_frames, n_classes, attention_units,
+                             hidden_units, time_axis) -> tuple:
+    """``feature_shape`` as a tuple of ints; raise on a bad size or time axis."""
     feature_shape = tuple(int(d) if d is not None else -1 for d in feature_shape)
     if len(feature_shape) != 3 or min(feature_shape) < 1:
         raise ValueError(f"feature_shape must be a known (h, w, c), got {feature_shape}")
@@ -422,14 +444,12 @@ def build_interpreter(feature_shape, n_components: int, n_frames: int, n_classes
             raise ValueError(f"{name} must be >= 1, got {value}")
     if time_axis not in (1, 2):
         raise ValueError(f"time_axis must be 1 (h is time) or 2 (w is time), got {time_axis}")
-    n_components, n_frames, n_classes = int(n_components), int(n_frames), int(n_classes)
-    counter = iter(range(1000))
+    return feature_shape
 
-    def init():
-        return keras.initializers.GlorotUniform(seed=seed * 1000 + next(counter))
 
-    inputs = keras.Input(feature_shape, name="classifier_features")
-    x = inputs
+def _interpreter_frames(x, time_axis: int, hidden_units: int, n_components: int,
+                        n_frames: int, init):
+    """Feature maps -> (batch, n_frames, n_components) non-negative component activations."""
     if time_axis == 1:
         x = keras.layers.Permute((2, 1, 3), name="interpreter_to_bins_by_frames")(x)
     n_rows = int(x.shape[1])
@@ -443,27 +463,30 @@ def build_interpreter(feature_shape, n_components: int, n_frames: int, n_classes
                             kernel_initializer=init(), name="interpreter_smooth")(x)
     x = keras.layers.Conv2D(n_components, 1, activation="softplus", kernel_initializer=init(),
                             name="interpreter_components")(x)
-    frames = keras.layers.Reshape((n_frames, n_components), name="interpreter_frames")(x)
-    H = keras.layers.Permute((2, 1), name="interpreter_activations")(frames)
+    return keras.layers.Reshape((n_frames, n_components), name="interpreter_frames")(x)
+
+
+def _attention_pool(frames, attention_units: int, n_components: int, init):
+    """Attention over time: (weights (batch, n_frames, 1), pooled (batch, n_components))."""
     scores = keras.layers.Dense(attention_units, activation="tanh", kernel_initializer=init(),
                                 name="interpreter_attention_hidden")(frames)
     scores = keras.layers.Dense(1, kernel_initializer=init(),
                                 name="interpreter_attention_scores")(scores)
     weights = keras.layers.Softmax(axis=1, name="interpreter_attention")(scores)  # over time
     pooled = keras.layers.Dot(axes=1, name="interpreter_weighted_sum")([weights, frames])
-    pooled = keras.layers.Reshape((n_components,), name="interpreter_pooled")(pooled)
+    return weights, keras.layers.Reshape((n_components,), name="interpreter_pooled")(pooled)
+
+
+def _interpreter_logits(pooled, n_classes: int, non_negative_weights: bool, seed: int, init):
+    """``interpreter_logits``: Dense(n_classes), its kernel kept >= 0 if asked."""
     if non_negative_weights:
         # A small positive start: the constraint would clip Glorot's negative half to 0 at the
         # first step, leaving those weights with no say until a gradient pushed them back up.
         logit_init, constraint = keras.initializers.RandomUniform(0.0, 0.1, seed=seed), "non_neg"
     else:
         logit_init, constraint = init(), None
-    logits = keras.layers.Dense(n_classes, kernel_initializer=logit_init,
-                                kernel_constraint=constraint, name="interpreter_logits")(pooled)
-    attention = keras.layers.Reshape((n_frames,), name="interpreter_attention_weights")(weights)
-    kind = "multi_label" if multi_label else "multi_class"
-    return keras.Model(inputs, {"H": H, "pooled": pooled, "logits": logits,
-                                "attention": attention}, name=f"l2i_interpreter_{kind}")
+    return keras.layers.Dense(n_classes, kernel_initializer=logit_init,
+                              kernel_constraint=constraint, name="interpreter_logits")(pooled)
 
 
 def component_relevance(pooled, logit_weights, class_index) -> np.ndarray:
@@ -664,35 +687,16 @@ def train_interpreter(classifier: keras.Model, layer_name: str, inputs, spectrog
     W = _check_dictionary(W)
     feature_shape = _layer_feature_shape(classifier, layer_name)
     inputs = np.asarray(inputs)
-    spectrograms = np.asarray(spectrograms, dtype=np.float32)
-    if spectrograms.ndim != 3 or spectrograms.shape[1] != W.shape[0]:
-        raise ValueError(f"spectrograms must be (n, freq={W.shape[0]}, frames), got "
-                         f"{spectrograms.shape}")
-    if len(inputs) != len(spectrograms) or len(inputs) == 0:
-        raise ValueError(f"inputs ({len(inputs)}) and spectrograms ({len(spectrograms)}) must hold "
-                         "the same, non-zero number of clips")
-    if not np.all(np.isfinite(spectrograms)) or np.any(spectrograms < 0):
-        raise ValueError("spectrograms must be finite and non-negative (log1p|STFT|)")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if int(value) < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if learning_rate <= 0:
-        raise ValueError(f"learning_rate must be positive, got {learning_rate}")
-    for name, value in (("reconstruction_weight", reconstruction_weight),
-                        ("fidelity_weight", fidelity_weight), ("sparsity_weight", sparsity_weight)):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
+    spectrograms = _check_training_clips(inputs, spectrograms, W)
+    _check_training_options(epochs, batch_size, learning_rate, reconstruction_weight,
+                            fidelity_weight, sparsity_weight)
     if multi_label is None:
         multi_label = _infer_multi_label(classifier)
     if time_axis is None:
         time_axis = 1 if TIME_MAJOR_LAYER in {layer.name for layer in classifier.layers} else 2
 
     features = _feature_maps(classifier, layer_name, inputs, progress=progress)
-    output_model = _classification_output(classifier)
-    targets = np.concatenate([np.asarray(output_model(inputs[i:i + 64], training=False))
-                              for i in range(0, len(inputs), 64)]).astype(np.float32)
-    if targets.ndim != 2:
-        raise ValueError(f"the classifier's output must be (batch, classes), got {targets.shape}")
+    targets = _classifier_probabilities(classifier, inputs)
     n_frames, n_classes = spectrograms.shape[2], targets.shape[1]
     settings = dict(feature_shape=list(feature_shape), n_components=int(W.shape[1]),
                     n_frames=int(n_frames), n_classes=int(n_classes),
@@ -708,9 +712,58 @@ def train_interpreter(classifier: keras.Model, layer_name: str, inputs, spectrog
                               hidden_units=hidden_units, time_axis=time_axis,
                               non_negative_weights=non_negative_weights, seed=seed)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    step = _training_step(model, optimizer, W, multi_label, (reconstruction_weight,
+                                                             fidelity_weight, sparsity_weight))
+    history = _fit(step, features, spectrograms, targets, epochs, batch_size, seed, progress)
+    return Interpreter(model=model, W=W, layer_name=layer_name, classifier=classifier,
+                       settings=settings, history=history)
+
+
+def _check_training_clips(inputs: np.ndarray, spectrograms, W: np.ndarray) -> np.ndarray:
+    """``spectrograms`` as float32 (n, freq, frames); raise unless they match W and inputs."""
+    spectrograms = np.asarray(spectrograms, dtype=np.float32)
+    if spectrograms.ndim != 3 or spectrograms.shape[1] != W.shape[0]:
+        raise ValueError(f"spectrograms must be (n, freq={W.shape[0]}, frames), got "
+                         f"{spectrograms.shape}")
+    if len(inputs) != len(spectrograms) or len(inputs) == 0:
+        raise ValueError(f"inputs ({len(inputs)}) and spectrograms ({len(spectrograms)}) must hold "
+                         "the same, non-zero number of clips")
+    if not np.all(np.isfinite(spectrograms)) or np.any(spectrograms < 0):
+        raise ValueError("spectrograms must be finite and non-negative (log1p|STFT|)")
+    return spectrograms
+
+
+def _check_training_options(epochs, batch_size, learning_rate, reconstruction_weight,
+                            fidelity_weight, sparsity_weight) -> None:
+    """Raise on a non-positive epoch count, batch size or learning rate, or a negative weight."""
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if learning_rate <= 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate}")
+    for name, value in (("reconstruction_weight", reconstruction_weight),
+                        ("fidelity_weight", fidelity_weight), ("sparsity_weight", sparsity_weight)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def _classifier_probabilities(classifier: keras.Model, inputs: np.ndarray) -> np.ndarray:
+    """The frozen classifier's (n, classes) probabilities, in inference mode: the fidelity
+    targets."""
+    output_model = _classification_output(classifier)
+    targets = np.concatenate([np.asarray(output_model(inputs[i:i + 64], training=False))
+                              for i in range(0, len(inputs), 64)]).astype(np.float32)
+    if targets.ndim != 2:
+        raise ValueError(f"the classifier's output must be (batch, classes), got {targets.shape}")
+    return targets
+
+
+def _training_step(model: keras.Model, optimizer, W: np.ndarray, multi_label: bool,
+                   loss_weights: tuple):
+    """One optimiser step on a batch (features, spectrograms, targets); returns the losses
+    (total, reconstruction, fidelity, sparsity)."""
     W_t = tf.constant(W)
-    weights = [tf.constant(float(w)) for w in (reconstruction_weight, fidelity_weight,
-                                               sparsity_weight)]
+    weights = [tf.constant(float(w)) for w in loss_weights]
 
     @tf.function(reduce_retracing=True)
     def step(f, x, p):
@@ -731,6 +784,12 @@ def train_interpreter(classifier: keras.Model, layer_name: str, inputs, spectrog
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return tf.stack([total, reconstruction, fidelity_loss, sparsity])
 
+    return step
+
+
+def _fit(step, features: np.ndarray, spectrograms: np.ndarray, targets: np.ndarray, epochs,
+         batch_size, seed: int, progress: bool) -> list[dict]:
+    """``epochs`` passes in a seeded random order; the history of mean losses per epoch."""
     rng = np.random.default_rng(seed)
     history = []
     bar = tqdm(range(int(epochs)), desc="interpreter", unit="epoch", disable=not progress)
@@ -747,8 +806,7 @@ def train_interpreter(classifier: keras.Model, layer_name: str, inputs, spectrog
                           (float(v) for v in sums / count)))
         history.append(record)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
-    return Interpreter(model=model, W=W, layer_name=layer_name, classifier=classifier,
-                       settings=settings, history=history)
+    return history
 
 
 # ----------------------------------------------------------------------------------------------
