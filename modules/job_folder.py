@@ -31,7 +31,7 @@ class Job:
         self.path = Path(path)
         if not self.path.is_dir():
             raise JobFolderError(f"{self.path} is not a job folder (no such folder)")
-        missing = [name for name in dict.fromkeys(("job.json", *required))
+        missing = [name for name in dict.fromkeys((*required, "job.json"))
                    if not (self.path / name).is_file()]
         if missing:
             raise JobFolderError(f"{self.path} is not a finished job folder: missing "
