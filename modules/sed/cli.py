@@ -4,8 +4,8 @@
         --output DIR [--clip-length 20] [--event-offset SECONDS|random] [--target-sr HZ]
         [--backgrounds N] [--dev] [--seed 0] [--label-column NAME] [--no-progress]
 
-Wire into ``spectrain``'s parser with :func:`add_clips_command` and dispatch the ``clips`` command
-to :func:`run_clips`.
+:mod:`modules.commands.clips` registers the command: its parser from :func:`add_clips_command`,
+its handler :func:`run_clips`.
 """
 
 from __future__ import annotations
