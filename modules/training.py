@@ -60,7 +60,7 @@ _blocks_launched: dict[str, int] = {}  # trainer file -> launch_job calls so far
 
 
 def forget_blocks(trainer_file) -> None:
-    """Start counting a trainer file's job blocks afresh (each run of a trainer starts at block 1)."""
+    """Count a trainer file's job blocks afresh: each run of a trainer starts at block 1."""
     _blocks_launched.pop(str(trainer_file), None)
 
 
@@ -94,7 +94,8 @@ def _now() -> str:
     return dt.datetime.now().isoformat(timespec="seconds")
 
 
-def launch_job(datasets: dict, model, spec_aug_params: Sequence = (), audio_aug_params: Sequence = (),
+def launch_job(datasets: dict, model, spec_aug_params: Sequence = (),
+               audio_aug_params: Sequence = (),
                parse_function: Callable | None = None) -> Path | None:
     """Train ``model`` on the flagged ``datasets`` (e.g. ``{"Esc10": 1}``) as one job.
 

@@ -14,7 +14,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from modules.job_folder import JobFolderError
     from modules.replay import replay_job
 
-    result = replay_job(args.job_dir, progress=not args.no_progress)
+    try:
+        result = replay_job(args.job_dir, progress=not args.no_progress)
+    except JobFolderError as error:
+        raise SystemExit(f"spectrain replay: {error}") from None
     return 0 if result.identical else 1

@@ -1,8 +1,8 @@
 """Sound event detection jobs' pieces: the loss, the framewise network, window evaluation and
 example plots (the task itself, its hooks and ``spectrain detect``: :mod:`modules.tasks.sed`).
 
-In a job block with ``parameters.task = "sed"`` the datasets are folders written by ``spectrain clips`` (a ``metadata.tsv`` beside the WAVs).
-Every epoch each training clip gives a new random window of ``audio_length`` seconds with frame
+In a job block with ``parameters.task = "sed"`` the datasets are folders written by
+``spectrain clips`` (a ``metadata.tsv`` beside the WAVs). Every epoch each training clip gives a new random window of ``audio_length`` seconds with frame
 targets (classes x ``event_bins``); validation uses one fixed window per clip
 (:mod:`modules.sed.windows`). Clips of one source recording stay on one side of the split
 (``split`` "auto" becomes "group"). The model is any builder or model with a

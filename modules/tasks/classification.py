@@ -63,6 +63,14 @@ def check_feature_job(augmentations: list) -> None:
             f"(mixup in spec_aug_params mixes feature vectors)")
 
 
+def _describe_pretrained(params, pretrained: dict | None) -> str:
+    if not params.pretrained_path:
+        return "none"
+    return (f"{params.pretrained_path} ({pretrained['layers_loaded']} layers; new head: "
+            f"{', '.join(pretrained['new_head']) or 'none'}; "
+            f"{'base frozen' if params.freeze_base else 'all layers trained'})")
+
+
 def describe_split(params) -> str:
     folds = params.n_folds or round(1 / params.validation_size)
     fold = f"validation fold {params.validation_fold or 1} of {folds}"
@@ -257,10 +265,7 @@ class Classification(Task):
             "validation": f"{len(ctx.validation)} files -> "
                           f"{len(ctx.state['val_meta']['label'])} examples",
             "model": header["model"],
-            "pretrained": (f"{params.pretrained_path} ({info['pretrained']['layers_loaded']} "
-                           f"layers; new head: {', '.join(info['pretrained']['new_head']) or 'none'}"
-                           f"; {'base frozen' if params.freeze_base else 'all layers trained'})")
-            if params.pretrained_path else "none",
+            "pretrained": _describe_pretrained(params, info.get("pretrained")),
             "input": f"{params.shape} from {info['parse_function']}",
         })
         lines.update({key: header[key] for key in ("epochs", "mlflow")})
