@@ -35,3 +35,12 @@ def test_inspect_raw_lists_durations_rates_and_unreadable_files(tmp_path, capsys
 
 def test_jobs_table_without_jobs(tmp_path):
     assert list_jobs_table(tmp_path, None) == "no jobs found"
+
+
+def test_replay_of_a_folder_that_is_no_finished_job_is_one_line(tmp_path):
+    (tmp_path / "job.json").write_text("{}")
+    with pytest.raises(SystemExit, match=r"spectrain replay: .* is not a finished job folder: "
+                                         r"missing params.json, validation.csv, best_model.keras"):
+        main(["replay", str(tmp_path)])
+    with pytest.raises(SystemExit, match="is not a job folder"):
+        main(["replay", str(tmp_path / "nothing")])
