@@ -120,10 +120,12 @@ def _example_pool(run, datasets: dict, parse_function, block: int, clip: int, mo
     from modules.data.audio import decode_to_chunks
     from modules.data.feature_sets import feature_reference
     from modules.pipeline import one_hot_labels
+    from modules.tasks import get_task
     from modules.tasks.classification import chunk_labeler
     from modules.tasks.common import adopt_model_frontend, load_and_split
 
-    label_source = run.task if run.task not in ("", "sed") else None
+    # the job's own label source (respiratory tasks), as its task loads the data
+    label_source = getattr(get_task(run.task), "label_source", None)
     train, _, class_names = load_and_split(run, datasets, label_source)
     if any(feature_reference(path) for path in train["path"]):
         raise SystemExit(f"--pretend: job block {block + 1} trains on feature vectors (a feature "
