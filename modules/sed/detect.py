@@ -646,7 +646,7 @@ def detect(paths: Sequence[PathLike], predict_fn: PredictFn, sr: int, window_sec
     Args:
         paths: audio files and/or folders (made absolute: the ``file`` column holds absolute
             paths); a folder stands for every audio file under it
-            (extensions as ``modules.data.tables.AUDIO_EXTENSIONS``, hidden ones skipped,
+            (extensions as ``modules.data.schema.AUDIO_EXTENSIONS``, hidden ones skipped,
             sorted).
         output_dir: created if needed. ``events.csv`` (columns file, onset, offset, label,
             score) and the Raven selection table ``events.selections.txt``
