@@ -2,21 +2,33 @@
 with xarray.
 
 Dimensions: ``instance``, ``fold``, and the feature dimensions (e.g. ``time``, ``freq`` for
-spectrograms, ``generated`` for learned representations). Variables:
+spectrograms, ``generated`` for learned representations). Variables, written the way auDeep's
+``DataSet.save`` writes them (auDeep keeps object arrays with None for "missing", which xarray
+stores as float64 NaN for numbers and "" for text):
 
 =============  ======================  ==========================================================
 filename       (instance,) str         the audio file (relative to the dataset folder)
-chunk_nr       (instance,) int         chunk index within the file
-label_nominal  (instance,) str         class name; MISSING_STR when unlabelled
-label_numeric  (instance,) int         class number; MISSING_INT when unlabelled
-cv_folds       (instance, fold) int    per fold: TRAIN (0) or VALID (1)
-partition      (instance,) int         TRAIN (0), DEVEL (1), TEST (2); MISSING_INT when none
+chunk_nr       (instance,) int64       chunk index within the file
+label_nominal  (instance,) str         class name; "" when unlabelled (all float64 NaN when no
+                                       instance has a label)
+label_numeric  (instance,) int64       class number; float64 with NaN when some are unlabelled
+cv_folds       (instance, fold) int64  per fold: TRAIN (0) or VALID (1); float64 with NaN for a
+                                       missing split (and when there are no folds)
+partition      (instance,) int64       TRAIN (0), DEVEL (1), TEST (2); float64 with NaN where
+                                       an instance has none (all NaN: no partitions)
 features       (instance, *dims) f32   the features
 =============  ======================  ==========================================================
 
 Attributes: ``feature_dims`` (JSON list of the feature dimension names, in storage order),
-``label_map`` (JSON object class name -> number, when labels exist), and any extra metadata
-(e.g. how the spectrograms were made) as JSON strings under ``spectrain_*`` names.
+``label_map`` (when labels exist: auDeep's form, a JSON list of ``[name, number]`` pairs sorted by
+name; a JSON object name -> number is read too), and any extra metadata (e.g. how the
+spectrograms were made) as JSON strings under ``spectrain_*`` names, which auDeep ignores.
+
+Reading also accepts the -999999 / "__MISSING_VALUE" markers that earlier spectrain versions
+wrote (auDeep uses them only in memory, for its integrity check). Every variable is checked on
+reading: a value that is neither valid nor missing, a label outside the label map, or a numeric
+label that disagrees with it is a one-line :class:`FeatureSetError` naming the file, the variable
+and the instance; nothing is relabelled.
 """
 
 from __future__ import annotations
@@ -31,8 +43,8 @@ import numpy as np
 INSTANCE, FOLD = "instance", "fold"
 VARIABLES = ("filename", "chunk_nr", "label_nominal", "label_numeric", "cv_folds", "partition",
              "features")
-MISSING_STR = "__MISSING_VALUE"  # auDeep's markers for missing values
-MISSING_INT = -999999
+MISSING_STR = "__MISSING_VALUE"  # auDeep's in-memory markers for missing values; earlier
+MISSING_INT = -999999            # spectrain versions wrote them to files (still read)
 TRAIN, VALID = 0, 1  # cv_folds values
 PARTITIONS = {"train": 0, "devel": 1, "test": 2}
 INSTANCE_FIELDS = ("filename", "chunk_nr", "label_nominal", "label_numeric", "cv_folds",
@@ -47,8 +59,8 @@ class FeatureSetError(ValueError):
 class FeatureSet:
     """In-memory feature set: one row per instance (a chunk of an audio file).
 
-    ``label_nominal`` uses None for unlabelled instances and ``partition`` / ``label_numeric``
-    use -1 in memory; the auDeep markers only appear in files.
+    ``label_nominal`` uses None for unlabelled instances and ``partition``, ``label_numeric`` and
+    ``cv_folds`` use -1 in memory for a missing value; files hold auDeep's NaN / "" instead.
     """
 
     filename: np.ndarray
@@ -81,7 +93,9 @@ class FeatureSet:
             raise FeatureSetError(f"feature_dims {self.feature_dims} do not match features of "
                                   f"shape {self.features.shape}")
         if np.isnan(self.features).any():
-            raise FeatureSetError("features contain NaN values")
+            row = int(np.argwhere(np.isnan(self.features))[0][0])
+            raise FeatureSetError(f"variable features: NaN values (first at instance {row}): "
+                                  f"features may not contain NaN")
 
     # -- shape -------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -157,26 +171,24 @@ class FeatureSet:
 
     # -- files -------------------------------------------------------------------------------
     def to_xarray(self):
+        """The set as an xarray Dataset with auDeep's variables, dtypes and missing values (see
+        the module docstring)."""
         import xarray as xr
 
         dims = [INSTANCE] + list(self.feature_dims)
-        labels = np.array([MISSING_STR if v is None else str(v) for v in self.label_nominal],
-                          dtype=object)
-        numeric = np.where(self.label_numeric < 0, MISSING_INT, self.label_numeric)
-        partition = np.where(self.partition < 0, MISSING_INT, self.partition)
         attrs = {"feature_dims": json.dumps(list(self.feature_dims))}
-        if self.label_map is not None:
-            attrs["label_map"] = json.dumps(self.label_map)
+        if self.label_map is not None:  # auDeep's DataSet.label_map setter: sorted pairs
+            attrs["label_map"] = json.dumps(sorted(self.label_map.items(), key=lambda i: i[0]))
         for key, value in self.metadata.items():
             attrs[f"spectrain_{key}"] = json.dumps(value)
         return xr.Dataset(
             {
                 "filename": ([INSTANCE], self.filename.astype(str).astype(object)),
                 "chunk_nr": ([INSTANCE], self.chunk_nr),
-                "label_nominal": ([INSTANCE], labels),
-                "label_numeric": ([INSTANCE], numeric),
-                "cv_folds": ([INSTANCE, FOLD], self.cv_folds),
-                "partition": ([INSTANCE], partition),
+                "label_nominal": ([INSTANCE], _text_variable(self.label_nominal)),
+                "label_numeric": ([INSTANCE], _number_variable(self.label_numeric)),
+                "cv_folds": ([INSTANCE, FOLD], _number_variable(self.cv_folds)),
+                "partition": ([INSTANCE], _number_variable(self.partition)),
                 "features": (dims, self.features),
             },
             attrs=attrs,
@@ -193,36 +205,63 @@ class FeatureSet:
 
     @classmethod
     def from_xarray(cls, data, source: str = "data set") -> "FeatureSet":
+        """Read auDeep's variables (and spectrain's earlier missing-value markers), checking
+        each; a bad value is a one-line FeatureSetError naming ``source`` and the variable."""
         missing = [name for name in VARIABLES if name not in data.variables]
         if missing:
             raise FeatureSetError(f"{source}: not a feature set: missing variable(s) "
                                   f"{', '.join(missing)} (expected {', '.join(VARIABLES)})")
         if "feature_dims" not in data.attrs:
             raise FeatureSetError(f"{source}: not a feature set: missing attribute feature_dims")
-        feature_dims = json.loads(data.attrs["feature_dims"])
-        label_map = json.loads(data.attrs["label_map"]) if "label_map" in data.attrs else None
-        if isinstance(label_map, list):  # older files store a list of [name, number] pairs
-            label_map = {str(k): int(v) for k, v in label_map}
-        metadata = {key[len("spectrain_"):]: json.loads(value)
-                    for key, value in data.attrs.items() if key.startswith("spectrain_")}
-        labels = [None if str(v) == MISSING_STR else str(v)
-                  for v in data["label_nominal"].values.tolist()]
-        numeric = data["label_numeric"].values.astype(np.int64)
-        partition = data["partition"].values.astype(np.int64)
-        features = data["features"].transpose(INSTANCE, *feature_dims).values
-        cv_folds = data["cv_folds"].values
-        return cls(
-            filename=np.array([str(v) for v in data["filename"].values.tolist()], dtype=object),
-            chunk_nr=data["chunk_nr"].values,
-            label_nominal=np.array(labels, dtype=object),
-            label_numeric=np.where(numeric == MISSING_INT, -1, numeric),
-            cv_folds=cv_folds if cv_folds.ndim == 2 else cv_folds.reshape(len(labels), -1),
-            partition=np.where(partition == MISSING_INT, -1, partition),
-            features=features,
-            feature_dims=feature_dims,
-            label_map=label_map,
-            metadata=metadata,
-        )
+        feature_dims = _json_attribute(data.attrs, "feature_dims", source)
+        if (not isinstance(feature_dims, list)
+                or sorted(feature_dims) != sorted(set(data["features"].dims) - {INSTANCE})):
+            raise FeatureSetError(f"{source}: attribute feature_dims is {feature_dims!r}: expected "
+                                  f"a JSON list of the dimensions of variable features "
+                                  f"{list(data['features'].dims)} other than instance")
+        metadata = {key[len("spectrain_"):]: _json_attribute(data.attrs, key, source)
+                    for key in data.attrs if key.startswith("spectrain_")}
+        n = data["features"].sizes[INSTANCE]
+        cv_folds = _whole_numbers(data, "cv_folds", source, allowed=(TRAIN, VALID))
+        fields = dict(
+            filename=_texts(data, "filename", source, required=True),
+            chunk_nr=_whole_numbers(data, "chunk_nr", source, required=True),
+            label_nominal=_texts(data, "label_nominal", source),
+            label_numeric=_whole_numbers(data, "label_numeric", source),
+            cv_folds=cv_folds if cv_folds.ndim == 2 else cv_folds.reshape(n, -1),
+            partition=_whole_numbers(data, "partition", source,
+                                     allowed=tuple(PARTITIONS.values())),
+            label_map=_read_label_map(data.attrs, source))
+        try:
+            fs = cls(features=data["features"].transpose(INSTANCE, *feature_dims).values,
+                     feature_dims=feature_dims, metadata=metadata, **fields)
+        except FeatureSetError as error:
+            raise FeatureSetError(f"{source}: {error}") from None
+        problem = fs.label_problem()
+        if problem:
+            raise FeatureSetError(f"{source}: {problem}")
+        return fs
+
+    def label_problem(self) -> Optional[str]:
+        """The first instance whose labels disagree with the label map (auDeep's integrity
+        constraint 5: both labels or neither, the name in the map, the number the map's), as
+        one line; None when they agree or there is no label map."""
+        if self.label_map is None:
+            return None
+        for row, (name, number) in enumerate(zip(self.label_nominal, self.label_numeric)):
+            number = int(number)
+            if name is None and number < 0:
+                continue
+            if name is None or number < 0:
+                return (f"{self.describe(row)}: label_nominal {name!r} but label_numeric "
+                        f"{number if number >= 0 else 'missing'}: expected both or neither")
+            if name not in self.label_map:
+                return (f"{self.describe(row)}: label_nominal {name!r} is not in the label_map "
+                        f"attribute ({', '.join(sorted(self.label_map))})")
+            if self.label_map[name] != number:
+                return (f"{self.describe(row)}: label_numeric {number} but the label_map "
+                        f"attribute maps {name!r} to {self.label_map[name]}")
+        return None
 
     @classmethod
     def load(cls, path) -> "FeatureSet":
@@ -239,6 +278,122 @@ class FeatureSet:
         with data:
             data.load()
             return cls.from_xarray(data, source=str(path))
+
+
+def _number_variable(values: np.ndarray) -> np.ndarray:
+    """auDeep's storage of an integer variable: int64 when every value is present, else float64
+    with NaN where missing (-1 in memory), as xarray writes auDeep's object arrays with None
+    (an empty array, e.g. no folds, is float64 too)."""
+    values = np.asarray(values, dtype=np.int64)
+    if values.size and (values >= 0).all():
+        return values
+    stored = values.astype(np.float64)
+    stored[values < 0] = np.nan
+    return stored
+
+
+def _text_variable(labels: np.ndarray) -> np.ndarray:
+    """auDeep's storage of label_nominal: strings with "" for missing, or float64 NaN when every
+    label is missing (xarray's encoding of an object array holding only None)."""
+    if all(label is None for label in labels):
+        return np.full(len(labels), np.nan)
+    for row, label in enumerate(labels):
+        if label is not None and str(label) in ("", MISSING_STR):
+            raise FeatureSetError(f"label_nominal of instance {row} is {str(label)!r}, which a "
+                                  f"file stores for 'no label': use None for unlabelled")
+    return np.array(["" if label is None else str(label) for label in labels], dtype=object)
+
+
+def _json_attribute(attrs, key: str, source: str):
+    try:
+        return json.loads(attrs[key])
+    except (TypeError, ValueError):
+        raise FeatureSetError(f"{source}: attribute {key} is not JSON: "
+                              f"{str(attrs[key])[:60]!r}") from None
+
+
+def _read_label_map(attrs, source: str) -> Optional[dict]:
+    """The ``label_map`` attribute: auDeep's list of [name, number] pairs (ordered by number
+    here) or a JSON object; None when absent."""
+    if "label_map" not in attrs:
+        return None
+    value = _json_attribute(attrs, "label_map", source)
+    pairs = list(value.items()) if isinstance(value, dict) else value
+    good = isinstance(pairs, list) and all(
+        isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)
+        and isinstance(pair[1], int) and not isinstance(pair[1], bool) for pair in pairs)
+    if not good or len({number for _, number in pairs}) != len(pairs):
+        raise FeatureSetError(f"{source}: attribute label_map is {str(attrs['label_map'])[:60]!r}: "
+                              f"expected a JSON list of [name, number] pairs with distinct "
+                              f"numbers (auDeep) or an object name -> number")
+    if isinstance(value, list):
+        pairs = sorted(pairs, key=lambda pair: (pair[1], pair[0]))
+    return {name: number for name, number in pairs}
+
+
+def _whole_numbers(data, name: str, source: str, allowed: Optional[tuple] = None,
+                   required: bool = False) -> np.ndarray:
+    """An integer variable as int64 with -1 for missing: NaN (auDeep) or -999999 (earlier
+    spectrain files). Non-whole numbers, values outside ``allowed`` (default: >= 0) and, when
+    ``required``, missing values are refused, naming the variable and the instance."""
+    values = data[name].values
+    if values.dtype.kind == "f":
+        missing = np.isnan(values)
+        numbers = np.where(missing, -1, values)
+        fraction = ~missing & (numbers != np.round(numbers))
+        if fraction.any():
+            at = tuple(np.argwhere(fraction)[0])
+            raise FeatureSetError(f"{source}: variable {name}: {values[at].item()!r} at instance "
+                                  f"{at[0]} "
+                                  f"is not a whole number (expected integers, NaN for missing)")
+        numbers = numbers.astype(np.int64)
+    elif values.dtype.kind in "iub":
+        numbers = values.astype(np.int64)
+        missing = numbers == MISSING_INT
+        numbers[missing] = -1
+    else:
+        raise FeatureSetError(f"{source}: variable {name} holds {values.dtype} values (expected "
+                              f"integers, NaN for missing)")
+    expected = (f"one of {', '.join(map(str, allowed))}" if allowed is not None
+                else "a whole number >= 0")
+    bad = ~missing & (~np.isin(numbers, allowed) if allowed is not None else numbers < 0)
+    if required:
+        bad |= missing
+        expected += " (missing values are not allowed here)"
+    else:
+        expected += " or missing (NaN)"
+    if bad.any():
+        at = tuple(np.argwhere(bad)[0])
+        shown = "missing" if missing[at] else repr(values[at].item())
+        raise FeatureSetError(f"{source}: variable {name}: {shown} at instance {at[0]}: "
+                              f"expected {expected}")
+    return numbers
+
+
+def _texts(data, name: str, source: str, required: bool = False) -> np.ndarray:
+    """A text variable as an object array with None for missing: "" or an all-NaN float64
+    variable (auDeep), or "__MISSING_VALUE" (earlier spectrain files)."""
+    values = data[name].values
+    if values.dtype.kind == "f":
+        if not np.isnan(values).all():
+            at = int(np.flatnonzero(~np.isnan(values))[0])
+            raise FeatureSetError(f"{source}: variable {name} holds numbers ({values[at].item()!r} at "
+                                  f"instance {at}): expected text")
+        texts = [None] * len(values)
+    elif values.dtype.kind in "USO":
+        texts = []
+        for value in values.tolist():
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", errors="replace")
+            missing = value is None or (isinstance(value, float) and np.isnan(value))
+            texts.append(None if missing or str(value) in ("", MISSING_STR) else str(value))
+    else:
+        raise FeatureSetError(f"{source}: variable {name} holds {values.dtype} values: "
+                              f"expected text")
+    if required and None in texts:
+        raise FeatureSetError(f"{source}: variable {name} is empty at instance "
+                              f"{texts.index(None)}: expected a value for every instance")
+    return np.array(texts, dtype=object)
 
 
 def _plain(value):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from modules.representation.dataset import MISSING_INT, FeatureSet, FeatureSetError
+from modules.representation.dataset import FeatureSet, FeatureSetError
 from modules.representation.exchange import (export, export_plan, exported_order, fuse,
                                              import_features)
 from modules.representation.inspect_netcdf import inspect_netcdf, summarize
@@ -216,7 +216,8 @@ def test_netcdf_variables_and_load_errors(tmp_path):
         assert {"filename", "chunk_nr", "label_nominal", "label_numeric", "cv_folds",
                 "partition", "features"} <= set(data.variables)
         assert data["partition"].dims == ("instance",)
-        assert int(data["label_numeric"].values[-1]) == MISSING_INT
+        assert np.isnan(data["label_numeric"].values[-1])  # auDeep: missing is NaN
+        assert data["label_nominal"].values[-1] == ""
     assert FeatureSet.load(path).mismatch(fs) is None
 
     with xr.open_dataset(path) as data:
