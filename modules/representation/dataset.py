@@ -344,8 +344,8 @@ def _whole_numbers(data, name: str, source: str, allowed: Optional[tuple] = None
         if fraction.any():
             at = tuple(np.argwhere(fraction)[0])
             raise FeatureSetError(f"{source}: variable {name}: {values[at].item()!r} at instance "
-                                  f"{at[0]} "
-                                  f"is not a whole number (expected integers, NaN for missing)")
+                                  f"{at[0]} is not a whole number (expected integers, NaN for "
+                                  f"missing)")
         numbers = numbers.astype(np.int64)
     elif values.dtype.kind in "iub":
         numbers = values.astype(np.int64)
@@ -377,8 +377,8 @@ def _texts(data, name: str, source: str, required: bool = False) -> np.ndarray:
     if values.dtype.kind == "f":
         if not np.isnan(values).all():
             at = int(np.flatnonzero(~np.isnan(values))[0])
-            raise FeatureSetError(f"{source}: variable {name} holds numbers ({values[at].item()!r} at "
-                                  f"instance {at}): expected text")
+            raise FeatureSetError(f"{source}: variable {name} holds numbers "
+                                  f"({values[at].item()!r} at instance {at}): expected text")
         texts = [None] * len(values)
     elif values.dtype.kind in "USO":
         texts = []

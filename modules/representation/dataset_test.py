@@ -282,7 +282,7 @@ def test_files_of_earlier_spectrain_versions_still_read(tmp_path):
     ("partition", [0.0, 3.0], r"variable partition: 3.0 at instance 1: expected one of 0, 1, 2"),
     ("label_numeric", [0.5, np.nan], r"variable label_numeric: 0.5 at instance 0 is not a whole"),
     ("chunk_nr", [0.0, np.nan], r"variable chunk_nr: missing at instance 1"),
-    ("label_numeric", [1.0, np.nan], r"label_numeric 1 but the label_map attribute maps 'cat' to 0"),
+    ("label_numeric", [1.0, np.nan], r"label_numeric 1 but the label_map attribute maps 'cat'"),
     ("label_nominal", np.array(["dog", ""], dtype=object), r"'dog' is not in the label_map"),
     ("cv_folds", np.array([[1, 0], [2, 0]]), r"variable cv_folds: 2 at instance 1: expected one"),
 ])

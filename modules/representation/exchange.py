@@ -116,8 +116,10 @@ def export_plan(fs: FeatureSet, name: str = "features", fmt: str = "csv") -> lis
     bad_split = ~np.isin(fs.cv_folds, (TRAIN, VALID))
     if bad_split.any():
         row = int(np.argwhere(bad_split)[0][0])
-        raise FeatureSetError(f"cv_folds of {fs.describe(row)} is {fs.cv_folds[row].tolist()}: "
-                              f"expected only TRAIN ({TRAIN}) / VALID ({VALID})")
+        shown = ["missing" if v < 0 else v for v in fs.cv_folds[row].tolist()]
+        raise FeatureSetError(f"cv_folds of {fs.describe(row)} is {shown}: expected only "
+                              f"TRAIN ({TRAIN}) / VALID ({VALID}) (the fold_<i> folders cannot "
+                              f"hold a missing split)")
     bad_partition = ~np.isin(fs.partition, (-1, *PARTITION_NAMES))
     if bad_partition.any():
         row = int(np.flatnonzero(bad_partition)[0])

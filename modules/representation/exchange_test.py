@@ -242,3 +242,14 @@ def test_inspect_netcdf_counts(tmp_path):
     assert "instances  12 (6 files, chunks per file 2)" in text
     assert 'source  "test"' in text
     assert "partitions: none" in summarize(make_set()) and "folds: 0" in summarize(make_set())
+
+
+def test_missing_splits_are_shown_and_refused_by_export(tmp_path):
+    fs = make_set(folds=2)
+    fs.cv_folds[3] = [-1, -1]  # auDeep stores a missing split as NaN
+    back = FeatureSet.load(fs.save(tmp_path / "set.nc"))
+    assert back.cv_folds[3].tolist() == [-1, -1]
+    assert ["fold", "train", "valid", "missing"] in [line.split() for line in
+                                                     summarize(back).splitlines()]
+    with pytest.raises(FeatureSetError, match=r"instance 3 .*'missing', 'missing'.*missing split"):
+        export(back, tmp_path / "out", "csv")

@@ -53,8 +53,12 @@ def summarize(fs: FeatureSet, source: Optional[str] = None) -> str:
     lines.append(f"cross-validation folds: {fs.n_folds}")
     if fs.n_folds:
         fold_rows = [[f"fold {k + 1}", int((fs.cv_folds[:, k] == TRAIN).sum()),
-                      int((fs.cv_folds[:, k] == VALID).sum())] for k in range(fs.n_folds)]
-        lines += _table([["fold", "train", "valid"]] + fold_rows)
+                      int((fs.cv_folds[:, k] == VALID).sum()), int((fs.cv_folds[:, k] < 0).sum())]
+                     for k in range(fs.n_folds)]
+        header = ["fold", "train", "valid", "missing"]
+        if not (fs.cv_folds < 0).any():  # the missing column only when a split is missing
+            header, fold_rows = header[:3], [row[:3] for row in fold_rows]
+        lines += _table([header] + fold_rows)
 
     partition_counts = Counter(fs.partition.tolist())
     if any(p >= 0 for p in partition_counts):
