@@ -69,6 +69,11 @@ def test_a_feature_set_reads_as_a_table_of_files_and_decodes_to_vectors(tmp_path
         assert row["label"] == fs.label_nominal[rows[0]]
         assert row["fold"] == int(np.flatnonzero(fs.cv_folds[rows[0]] == VALID)[0]) + 1
     assert sorted(table["fold"].unique().tolist()) == [1, 2, 3, 4, 5]
+    import xarray as xr
+
+    with xr.open_dataset(path) as data:  # auDeep stores "no partition" as NaN: no split
+        assert data["partition"].dtype == np.float64 and np.isnan(data["partition"]).all()
+    assert table["split"].isna().all()
 
     vectors, padded, error = read_feature_rows(f"{path}::bird/0.wav")
     rows = np.flatnonzero(fs.filename == "bird/0.wav")
@@ -112,6 +117,11 @@ def test_bad_feature_inputs_get_clear_errors(tmp_path, esc10):
     unlabelled.save(tmp_path / "unlabelled.nc")
     with pytest.raises(FeatureSetError, match="no instance has a label"):
         load_auto(tmp_path / "unlabelled.nc")
+    # a file VALID in two folds (auDeep's overlapping folds) gets no silently chosen fold
+    FeatureSet(["a.wav", "b.wav"], [0, 0], ["x", "y"], [0, 1], [[1, 1], [0, 0]], [-1, -1],
+               np.zeros((2, 4)), ["generated"], {"x": 0, "y": 1}).save(tmp_path / "both.nc")
+    with pytest.raises(FeatureSetError, match="cv_folds: a.wav is VALID in folds 1, 2"):
+        load_auto(tmp_path / "both.nc")
 
 
 TRAINER = """

@@ -4,7 +4,9 @@
 A netCDF feature set (:mod:`modules.representation.dataset`) registered as a dataset becomes a
 table with one row per *file* of the set: path ``<set>.nc::<filename>``, the instance's label,
 the fold in which the file is validation data (``cv_folds``), the partition as ``split`` (train,
-devel -> validation, test) and the file name as ``group``. Decoding such a path gives that file's
+devel -> validation, test; none when the set has no partition, which auDeep stores as NaN) and
+the file name as ``group``. A file whose chunks disagree, or that is VALID in several folds or
+has a missing split, is refused with a one-line message (a table row has one fold). Decoding such a path gives that file's
 feature vectors, one per chunk in ``chunk_nr`` order, where an audio file would give its audio
 chunks; everything after decoding (splits, class weights, batching, reports, replay, MLflow) is
 the same as for audio. Use :func:`modules.parsers.feature_parser` and a model that takes
@@ -123,7 +125,7 @@ def load_feature_set(path) -> pd.DataFrame:
     Raises:
         FeatureSetError: not a feature set, features that are not vectors, or no labels.
     """
-    from modules.representation.dataset import FeatureSetError, VALID
+    from modules.representation.dataset import FeatureSetError
 
     path = Path(path)
     fs, _, order = _open_sets.get(str(path))
@@ -132,23 +134,39 @@ def load_feature_set(path) -> pd.DataFrame:
     if len(unlabelled) == len(first_rows):
         raise FeatureSetError(f"{path}: no instance has a label; a training job needs "
                               f"labelled instances")
-    records = []
-    for name, rows in order.items():
-        row = rows[0]
-        if fs.label_nominal[row] is None:
-            continue
-        folds = np.flatnonzero(fs.cv_folds[row] == VALID) if fs.n_folds else []
-        partition = int(fs.partition[row])
-        records.append({
-            "path": f"{path}{FEATURE_SEPARATOR}{name}",
-            "label": fs.label_nominal[row],
-            "fold": int(folds[0]) + 1 if len(folds) else pd.NA,
-            "split": _PARTITION_SPLITS.get(partition, np.nan),
-            "group": name,
-        })
+    records = [_file_record(fs, path, name, rows) for name, rows in order.items()
+               if fs.label_nominal[rows[0]] is not None]
     if unlabelled:
         print(f"{path}: {len(unlabelled)} unlabelled file(s) left out, e.g. {unlabelled[0]}")
     return make_table(records, dataset=path.stem)
+
+
+def _file_record(fs, path, name: str, rows: list) -> dict:
+    """The table row of one file of the set. Its chunks must agree on label, cv_folds and
+    partition (auDeep's integrity constraints 1-4) and it must be VALID in at most one fold, with
+    no missing split: a table row has one fold, and none is picked silently."""
+    from modules.representation.dataset import FeatureSetError, VALID
+
+    row = rows[0]
+    for other in rows[1:]:
+        for field in ("label_nominal", "partition", "cv_folds"):
+            if not np.array_equal(getattr(fs, field)[other], getattr(fs, field)[row]):
+                raise FeatureSetError(f"{path}: variable {field}: the chunks of {name} disagree "
+                                      f"({fs.describe(row)} vs chunk {fs.chunk_nr[other]}): "
+                                      f"expected one value per file")
+    folds = np.flatnonzero(fs.cv_folds[row] == VALID) if fs.n_folds else []
+    if len(folds) > 1 or (fs.cv_folds[row] < 0).any():
+        what = ("has a missing split" if (fs.cv_folds[row] < 0).any()
+                else f"is VALID in folds {', '.join(str(k + 1) for k in folds)}")
+        raise FeatureSetError(f"{path}: variable cv_folds: {name} {what}: a job needs each "
+                              f"file VALID in at most one fold")
+    return {
+        "path": f"{path}{FEATURE_SEPARATOR}{name}",
+        "label": fs.label_nominal[row],
+        "fold": int(folds[0]) + 1 if len(folds) else pd.NA,
+        "split": _PARTITION_SPLITS.get(int(fs.partition[row]), np.nan),
+        "group": name,
+    }
 
 
 def is_feature_set(path: Path) -> bool:
