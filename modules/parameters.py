@@ -21,6 +21,12 @@ class ParameterError(AttributeError):
     """An unknown parameter name, or a value of the wrong type."""
 
 
+# The values of ``split``: modules.data.splits.SPLIT_METHODS (a test keeps them equal; this
+# module imports nothing of the library).
+SPLIT_CHOICES = ("auto", "fold", "group", "official", "official_patients", "random", "split")
+CHOICES = {"split": SPLIT_CHOICES}
+
+
 @dataclass
 class Parameters:
     # --- what and where ---------------------------------------------------------------------
@@ -64,7 +70,9 @@ class Parameters:
     shape: Optional[tuple] = None  # model input shape; None: derived from the parse function
     # --- data split -------------------------------------------------------------------------
     # "auto", "fold", "group" (patients/recordings never on both sides), "random", "split" (a
-    # split column) or "official" (the dataset's own split; the rest split by group)
+    # split column), "official" (the dataset's own split as published, e.g. ICBHI's, even with
+    # patients on both sides; the rest split by group) or "official_patients" (the same, each
+    # patient on both sides moved to the side holding most of its recordings, ties to train)
     split: str = "auto"
     validation_fold: Optional[int] = 1  # "fold": this fold; "group": this of the n_folds folds
     validation_size: float = 0.2
@@ -110,7 +118,10 @@ class Parameters:
         hints = _type_hints()
         if name not in hints:
             raise ParameterError(_unknown_name_message(name, hints))
-        object.__setattr__(self, name, _check_type(name, value, hints[name]))
+        value = _check_type(name, value, hints[name])
+        if name in CHOICES and value not in CHOICES[name]:
+            raise ParameterError(_unknown_choice_message(name, value, CHOICES[name]))
+        object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: a misspelt read gets the same help as a write.
@@ -206,6 +217,12 @@ def _unknown_name_message(name: str, hints: dict) -> str:
     if close:
         return f"unknown parameter '{name}': did you mean {' or '.join(close)}?"
     return f"unknown parameter '{name}'; valid names: {', '.join(sorted(hints))}"
+
+
+def _unknown_choice_message(name: str, value: Any, choices: tuple) -> str:
+    close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"parameter '{name}' is one of {', '.join(choices)}, got {value!r}{hint}"
 
 
 def _check_type(name: str, value: Any, hint: Any) -> Any:

@@ -4,9 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modules.data import (check_no_group_leak, load_esc_folders, make_table, split_table,
-                          testing_subset)
+from modules.data import (SPLIT_METHODS, check_no_group_leak, load_esc_folders, make_table,
+                          split_table, testing_subset)
 from modules.data.fetch import project_root
+from modules.data.splits import describe_split_notes, split_notes_of
+from modules.parameters import SPLIT_CHOICES, ParameterError, Parameters
+from modules.tasks.classification import describe_split
 
 ESC10 = project_root().parent / "shared" / "datasets" / "ESC-10"
 needs_esc10 = pytest.mark.skipif(not ESC10.is_dir(), reason=f"ESC-10 not at {ESC10}")
@@ -232,10 +235,6 @@ def test_official_split_errors():
     table = synthetic()
     with pytest.raises(ValueError, match="no row has one; use 'group'"):
         split_table(table, "official")
-    mixed = table.assign(split=pd.array(["train", "test"] * (len(table) // 2) + ["train"]
-                                        * (len(table) % 2), dtype=table["group"].dtype))
-    with pytest.raises(ValueError, match=r"group\(s\) have rows in both train and validation"):
-        split_table(mixed, "official")
     half = table.copy()
     half.loc[:5, "split"] = "holdout"
     with pytest.raises(ValueError, match="unknown split value"):
@@ -247,3 +246,90 @@ def test_official_split_errors():
     with pytest.raises(ValueError, match="needs a group on every row; .* without an official "
                                          "split"):
         split_table(few, "official")
+
+
+def crossing_table():
+    """Groups g0..g5 listed whole (g0-g3 train, g4-g5 test); g6 listed 2 train + 1 test, g7
+    1 train + 2 test, g8 1 train + 1 test (a tie): recordings, not groups, are assigned, as in
+    ICBHI's published file. g9 has one row listed (test) and one not."""
+    sides = {"g0": "ttt", "g1": "ttt", "g2": "ttt", "g3": "ttt", "g4": "vvv", "g5": "vvv",
+             "g6": "ttv", "g7": "tvv", "g8": "tv", "g9": "v-"}
+    rows = []
+    for group, listed in sides.items():
+        for k, side in enumerate(listed):
+            rows.append({"path": f"/data/{group}_{k}.wav", "label": f"class{k % 2}",
+                         "group": group,
+                         "split": {"t": "train", "v": "test", "-": None}[side]})
+    return make_table(rows)
+
+
+def test_official_split_keeps_groups_on_both_sides_as_published():
+    table = crossing_table()
+    train, validation = split_table(table, "official")
+    published = table[table["split"].notna()]
+    assert set(train["path"]) >= set(published.loc[published["split"] == "train", "path"])
+    assert set(validation["path"]) >= set(published.loc[published["split"] == "test", "path"])
+    assert len(train) + len(validation) == len(table)  # nothing dropped
+    assert set(train["group"]) & set(validation["group"]) == {"g6", "g7", "g8"}
+    assert "/data/g9_1.wav" in set(validation["path"])  # the unlisted row follows its group
+    notes = split_notes_of(train)
+    assert notes == split_notes_of(validation)
+    assert notes["method"] == "official" and notes["unlisted"] == ["g9_1"]
+    assert notes["crossing_groups"] == [
+        {"group": "g6", "recordings": {"train": ["g6_0", "g6_1"], "test": ["g6_2"]}},
+        {"group": "g7", "recordings": {"train": ["g7_0"], "test": ["g7_1", "g7_2"]}},
+        {"group": "g8", "recordings": {"train": ["g8_0"], "test": ["g8_1"]}}]
+    assert notes["matched_by_fields"] == notes["unmatched"] == []
+    line = describe_split_notes(notes)
+    assert line.startswith("3 patient(s) on both sides of the published split, kept as "
+                           "published: g6 (train: g6_0, g6_1; test: g6_2), g7 (train: g7_0; "
+                           "test: g7_1, g7_2), g8 (train: g8_0; test: g8_1)")
+    assert "1 recording(s) not in the published split, placed by patient: g9_1" in line
+    # Other methods attach no notes.
+    assert split_notes_of(split_table(table, "group", n_folds=2)[0]) is None
+    assert describe_split_notes(None) is None
+
+
+def test_official_patients_moves_crossing_groups_to_their_larger_side():
+    table = crossing_table()
+    train, validation = split_table(table, "official_patients")
+    check_no_group_leak(train, validation)
+    assert len(train) + len(validation) == len(table)
+    assert {"g6", "g8"} <= set(train["group"])  # most rows on train; a tie goes to train
+    assert "g7" in set(validation["group"])
+    notes = split_notes_of(validation)
+    assert notes["method"] == "official_patients"
+    assert [(entry["group"], entry["moved_to"]) for entry in notes["crossing_groups"]] == [
+        ("g6", "train"), ("g7", "validation"), ("g8", "train")]
+    assert "each moved to the side holding most of its recordings (ties to train)" in (
+        describe_split_notes(notes))
+    # Groups listed on one side are where "official" puts them.
+    official_train, _ = split_table(table, "official")
+    whole = ~table["group"].isin(["g6", "g7", "g8"])
+    assert (set(official_train["path"]) & set(table.loc[whole, "path"])
+            == set(train["path"]) & set(table.loc[whole, "path"]))
+    # Without groups on both sides it is "official".
+    disjoint = table[whole].reset_index(drop=True)
+    for first, second in zip(split_table(disjoint, "official"),
+                             split_table(disjoint, "official_patients")):
+        pd.testing.assert_frame_equal(first, second)
+    assert "no patient on both sides" in describe_split_notes(
+        split_notes_of(split_table(disjoint, "official")[0]))
+
+
+def test_split_choices_are_checked_where_they_are_set():
+    assert SPLIT_CHOICES == SPLIT_METHODS
+    params = Parameters()
+    params.split = "official_patients"
+    with pytest.raises(ParameterError, match="parameter 'split' is one of .*official_patients.*"
+                                             "got 'oficial_patients'; did you mean "
+                                             "'official_patients'"):
+        params.split = "oficial_patients"
+    with pytest.raises(ValueError, match="unknown split method 'oficial'; .*did you mean "
+                                         "'official'"):
+        split_table(crossing_table(), "oficial")
+    params.validation_size = 0.25
+    assert describe_split(params).startswith("official_patients (the dataset's own split, each "
+                                             "patient on both sides moved")
+    params.split = "official"
+    assert "patients on both sides kept" in describe_split(params)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import difflib
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-SPLIT_METHODS = ("auto", "fold", "group", "official", "random", "split")
+SPLIT_METHODS = ("auto", "fold", "group", "official", "official_patients", "random", "split")
+OFFICIAL_METHODS = ("official", "official_patients")
+
+# What a loader found matching a dataset's published split file to its recordings (names matched
+# by their first fields, names with no recording), by the recordings' folder (see
+# :func:`record_split_name_notes`). Tables do not carry it: they are rebuilt and concatenated
+# between the loader and the split.
+_NAME_NOTES: dict[str, dict[str, list]] = {}
 
 
 def _has_all(table: pd.DataFrame, column: str) -> bool:
@@ -92,12 +102,14 @@ def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
             shuffle=True, random_state=seed)`` with ``n_splits = n_folds`` or, when that is
             None, ``round(1 / validation_size)``. The folds for 1..n_splits partition the
             groups (k-fold cross-validation); fold 1 is the split this method always gave.
-        "official": the dataset's own split where it has one: rows with a ``split`` value
-            keep it ("train" -> train, "test" or "validation" -> validation). Rows without
-            one whose group already has officially split rows follow that group; the others
-            are split among themselves like "group" (same ``n_folds``, ``validation_fold``,
-            ``validation_size`` and ``seed``). No group may end up on both sides (that would
-            be the official split putting a patient on both).
+        "official": the dataset's own split as published: rows with a ``split`` value keep
+            it ("train" -> train, "test" or "validation" -> validation), even when that puts a
+            group (patient) on both sides, as the ICBHI 2017 file does. Rows without one whose
+            group has officially split rows follow that group (a group on both sides: the side
+            holding most of its rows, ties to train); the others are split among themselves
+            like "group" (same ``n_folds``, ``validation_fold``, ``validation_size``, ``seed``).
+        "official_patients": "official" made patient-disjoint: every row of a group on both
+            sides goes to the side holding most of its officially split rows (ties to train).
         "random": ``train_test_split`` stratified by label, ``test_size=validation_size``.
         "split": the ``split`` column: train = rows "train"; validation = rows "validation",
             or rows "test" when there are no "validation" rows. Other rows (e.g. "test" when
@@ -107,16 +119,21 @@ def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
             every row has a group; else "random". It never picks "official".
 
     The result depends only on the table and the arguments (``seed`` included). Both parts
-    keep the table's row order and get a fresh 0..n-1 index.
+    keep the table's row order and get a fresh 0..n-1 index. For "official" and
+    "official_patients" both parts carry ``attrs["split_notes"]`` (:func:`split_notes_of`):
+    what a job must report about the published split.
 
     Raises:
         ValueError: unknown method; the column the method needs is missing or incomplete; an
             empty part; too few rows or groups for the requested split; ``validation_fold``
-            outside 1..n_splits ("group"/"official"); a group on both sides ("official").
+            outside 1..n_splits ("group"/"official"); a group on both sides ("group",
+            "official_patients").
     """
     if method not in SPLIT_METHODS:
+        close = difflib.get_close_matches(str(method), SPLIT_METHODS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown split method {method!r}; expected one of "
-                         f"{', '.join(SPLIT_METHODS)}")
+                         f"{', '.join(SPLIT_METHODS)}{hint}")
     if len(table) == 0:
         raise ValueError("cannot split an empty table")
     if method == "auto":
@@ -125,8 +142,8 @@ def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
         return _fold_split(table, validation_fold)
     if method == "split":
         return _split_column_split(table)
-    if method == "official":
-        return _official_split(table, validation_fold, validation_size, seed, n_folds)
+    if method in OFFICIAL_METHODS:
+        return _official_split(table, method, validation_fold, validation_size, seed, n_folds)
     if method == "group":
         if not _has_all(table, "group"):
             raise ValueError("split method 'group' needs a group on every row; use 'random' "
@@ -195,36 +212,84 @@ def _random_split(table: pd.DataFrame, validation_size: float, seed: int
     return _parts(table, validation_mask)
 
 
-def _official_split(table: pd.DataFrame, validation_fold: Optional[int], validation_size: float,
-                    seed: int, n_folds: Optional[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Method "official" of :func:`split_table`."""
-    splits = table["split"] if "split" in table else pd.Series([np.nan] * len(table))
+def record_split_name_notes(folder, matched: list[dict], unmatched: list[dict]) -> None:
+    """Record, for the recordings in ``folder``, what a loader found matching the dataset's
+    published split file to them; :func:`split_table`'s official methods report it.
+
+    ``matched``: ``{"listed", "recording", "path", "split", "reason"}`` for each listed name
+    matched to a recording of another name; ``unmatched``: ``{"listed", "split", "reason"}`` for
+    each listed name no recording was given. A loader records at every load (empty lists
+    too), so the notes always follow the files.
+    """
+    _NAME_NOTES[str(Path(folder))] = {"matched_by_fields": [dict(m) for m in matched],
+                                      "unmatched": [dict(u) for u in unmatched]}
+
+
+def _name_notes_for(table: pd.DataFrame) -> dict[str, list]:
+    """The recorded name notes (:func:`record_split_name_notes`) of ``table``'s folders."""
+    paths = {str(path) for path in table["path"].dropna()}
+    folders = {str(Path(path).parent) for path in paths}
+    matched: list[dict] = []
+    unmatched: list[dict] = []
+    for folder in sorted(folders & set(_NAME_NOTES)):
+        notes = _NAME_NOTES[folder]
+        matched += [dict(m) for m in notes["matched_by_fields"] if m["path"] in paths]
+        unmatched += [dict(u) for u in notes["unmatched"]]
+    return {"matched_by_fields": matched, "unmatched": unmatched}
+
+
+def _official_values(table: pd.DataFrame, method: str) -> pd.Series:
+    """The table's official split values (NA where none); ValueError when no row has one or a
+    value is not train/validation/test."""
+    splits = (table["split"] if "split" in table
+              else pd.Series([np.nan] * len(table), index=table.index, dtype=object))
     has_split = splits.notna().to_numpy(dtype=bool)
     if not has_split.any():
-        raise ValueError("split method 'official' needs a dataset split ('split' column: "
+        raise ValueError(f"split method {method!r} needs a dataset split ('split' column: "
                          "train/validation/test) on at least some rows, and no row has one; "
                          "use 'group' to split by patient instead")
     unknown = sorted(set(splits[has_split]) - {"train", "validation", "test"})
     if unknown:
-        raise ValueError(f"split method 'official': unknown split value(s) "
+        raise ValueError(f"split method {method!r}: unknown split value(s) "
                          f"{', '.join(map(repr, unknown))}; expected train, validation or test")
+    return splits
+
+
+def _group_sides(table: pd.DataFrame, splits: pd.Series) -> tuple[dict, list]:
+    """(group -> True for validation, groups on both sides) from the officially split rows: a
+    group on both sides gets the side holding most of its rows, ties to train."""
+    if "group" not in table:
+        return {}, []
+    listed = splits.notna().to_numpy(dtype=bool)
+    counts: dict = {}
+    for group, value in zip(table["group"][listed], splits[listed]):
+        if pd.notna(group):
+            counts.setdefault(group, [0, 0])[int(value != "train")] += 1
+    sides = {group: n_validation > n_train for group, (n_train, n_validation) in counts.items()}
+    crossing = sorted((group for group, (n_train, n_validation) in counts.items()
+                       if n_train and n_validation), key=str)
+    return sides, crossing
+
+
+def _official_split(table: pd.DataFrame, method: str, validation_fold: Optional[int],
+                    validation_size: float, seed: int, n_folds: Optional[int]
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Methods "official" and "official_patients" of :func:`split_table`."""
+    splits = _official_values(table, method)
+    has_split = splits.notna().to_numpy(dtype=bool)
     validation_mask = splits.isin(("validation", "test")).to_numpy(dtype=bool, copy=True)
     train_mask = (splits == "train").to_numpy(dtype=bool, copy=True)
-
+    sides, crossing = _group_sides(table, splits)
     rest = ~has_split
-    if rest.any() and "group" in table:
-        # A patient with officially split recordings keeps its other recordings on that side.
-        groups = table["group"]
-        sides = {}
-        for group, is_validation in zip(groups[has_split], validation_mask[has_split]):
-            if pd.notna(group):
-                sides.setdefault(group, set()).add(bool(is_validation))
-        for position in np.flatnonzero(rest):
-            side = sides.get(groups.iloc[position])
-            if side is not None and len(side) == 1:
-                is_validation = next(iter(side))
-                validation_mask[position], train_mask[position] = is_validation, not is_validation
-                rest[position] = False
+    follow = rest.copy()  # rows that take their group's side
+    if method == "official_patients" and crossing:
+        follow |= table["group"].isin(crossing).to_numpy(dtype=bool)
+    groups = table["group"] if "group" in table else None
+    for position in np.flatnonzero(follow) if groups is not None else ():
+        group = groups.iloc[position]
+        if pd.notna(group) and group in sides:
+            validation_mask[position], train_mask[position] = sides[group], not sides[group]
+            rest[position] = False
     if rest.any():
         others = table[rest].reset_index(drop=True)
         what = f"the {int(rest.sum())} row(s) without an official split"
@@ -238,10 +303,86 @@ def _official_split(table: pd.DataFrame, validation_fold: Optional[int], validat
     if train.empty or validation.empty:
         counts = splits.value_counts(dropna=False).to_dict()
         empty = "train" if train.empty else "validation"
-        raise ValueError(f"split method 'official' left the {empty} part empty; the table's "
+        raise ValueError(f"split method {method!r} left the {empty} part empty; the table's "
                          f"splits are {counts}")
-    check_no_group_leak(train, validation)
+    if method == "official_patients":
+        check_no_group_leak(train, validation)
+    notes = _official_notes(table, method, splits, crossing, sides)
+    train.attrs["split_notes"] = notes
+    validation.attrs["split_notes"] = copy.deepcopy(notes)
     return train, validation
+
+
+def _official_notes(table: pd.DataFrame, method: str, splits: pd.Series, crossing: list,
+                    sides: dict) -> dict:
+    """What a job reports about an official split (see :func:`split_notes_of`)."""
+    names = [Path(str(path)).stem for path in table["path"]]
+    crossing_notes = []
+    for group in crossing:
+        rows = (table["group"] == group).fillna(False).to_numpy(dtype=bool) & splits.notna(
+        ).to_numpy(dtype=bool)
+        recordings: dict[str, list[str]] = {}
+        for position in np.flatnonzero(rows):
+            recordings.setdefault(str(splits.iloc[position]), []).append(names[position])
+        entry = {"group": str(group), "recordings": recordings}
+        if method == "official_patients":
+            entry["moved_to"] = "validation" if sides[group] else "train"
+        crossing_notes.append(entry)
+    unlisted = splits.isna().to_numpy(dtype=bool)
+    return {"method": method, "crossing_groups": crossing_notes, **_name_notes_for(table),
+            "unlisted": [names[position] for position in np.flatnonzero(unlisted)]}
+
+
+def split_notes_of(part: pd.DataFrame) -> Optional[dict]:
+    """The notes an official split attached to its parts (None for other methods), JSON-ready:
+
+    * ``method``: "official" or "official_patients";
+    * ``crossing_groups``: each group (patient) the published split puts on both sides:
+      ``{"group", "recordings": {split value: [recording names]}}``, plus ``"moved_to"``
+      ("train"/"validation") for "official_patients";
+    * ``matched_by_fields``: listed names matched to a recording of another name (e.g. another
+      device suffix), ``{"listed", "recording", "path", "split", "reason"}``;
+    * ``unmatched``: listed names with no recording, ``{"listed", "split", "reason"}``;
+    * ``unlisted``: names of the recordings the split does not list (they follow their
+      group's side, or are split by group among themselves).
+    """
+    notes = part.attrs.get("split_notes")
+    return copy.deepcopy(notes) if notes else None
+
+
+def _shown(names: list[str], limit: int = 10) -> str:
+    return ", ".join(names[:limit]) + (f" ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def describe_split_notes(notes: Optional[dict]) -> Optional[str]:
+    """One report line from :func:`split_notes_of`'s notes; None for no notes."""
+    if not notes:
+        return None
+    crossing, moved = notes["crossing_groups"], notes["method"] == "official_patients"
+    groups = []
+    for entry in crossing:
+        sides = "; ".join(f"{side}: {', '.join(names)}"
+                          for side, names in entry["recordings"].items())
+        groups.append(f"{entry['group']} ({sides}"
+                      + (f"; all to {entry['moved_to']})" if moved else ")"))
+    parts = ["no patient on both sides of the published split"]
+    if crossing:
+        parts = [f"{len(crossing)} patient(s) on both sides of the published split, "
+                 + ("each moved to the side holding most of its recordings (ties to train)"
+                    if moved else "kept as published") + ": " + ", ".join(groups)]
+    matched, unmatched = notes["matched_by_fields"], notes["unmatched"]
+    if matched:
+        parts.append(f"{len(matched)} listed name(s) matched to a recording of another name: "
+                     + ", ".join(f"{m['listed']} -> {m['recording']} ({m['split']}; "
+                                 f"{m['reason']})" for m in matched))
+    if unmatched:
+        parts.append(f"{len(unmatched)} listed name(s) with no recording: "
+                     + ", ".join(f"{u['listed']} ({u['split']}; {u['reason']})"
+                                 for u in unmatched))
+    if notes["unlisted"]:
+        parts.append(f"{len(notes['unlisted'])} recording(s) not in the published split, "
+                     f"placed by patient: {_shown(notes['unlisted'])}")
+    return "; ".join(parts)
 
 
 def testing_subset(table: pd.DataFrame, per_class: int, seed: int = 42) -> pd.DataFrame:

@@ -79,7 +79,12 @@ def describe_split(params) -> str:
     if params.split == "group":
         return f"group (no group, e.g. patient, on both sides; {fold})"
     if params.split == "official":
-        return f"official (the dataset's own split; files without one split by group, {fold})"
+        return (f"official (the dataset's own split as published, patients on both sides "
+                f"kept; files without one split by group, {fold})")
+    if params.split == "official_patients":
+        return (f"official_patients (the dataset's own split, each patient on both sides moved "
+                f"to the side holding most of its recordings, ties to train; files without one "
+                f"split by group, {fold})")
     return params.split
 
 
@@ -101,8 +106,12 @@ class Classification(Task):
 
     # --- data ---------------------------------------------------------------------------------
     def load_data(self, ctx: JobContext) -> None:
+        from modules.data.splits import split_notes_of
+
         run = ctx.run
         train, validation, class_names = load_and_split(run, ctx.datasets, self.label_source)
+        if split_notes_of(train):
+            ctx.info["split_notes"] = split_notes_of(train)
         if run.n_classes is None:
             run.n_classes = len(class_names)
         elif run.n_classes != len(class_names):
@@ -250,6 +259,7 @@ class Classification(Task):
 
     def report(self, ctx: JobContext, metrics: dict, header: dict) -> str:
         from modules import reports
+        from modules.data.splits import describe_split_notes
 
         params, info = ctx.params, ctx.info
         per_epoch = info.get("training_examples_per_epoch")
@@ -258,6 +268,8 @@ class Classification(Task):
         lines.update({
             "classes": f"{len(ctx.class_names)}: {', '.join(ctx.class_names)}",
             "split": describe_split(params),
+            **({"split notes": describe_split_notes(info["split_notes"])}
+               if info.get("split_notes") else {}),
             "training": f"{len(ctx.train)} files -> {len(ctx.state['train_meta']['label'])} "
                         f"examples" + (f" ({per_epoch})" if per_epoch else ""),
             "augmentation": "; ".join(f"{a.domain}: {a!r}" for a in ctx.augmentations) or "none",
