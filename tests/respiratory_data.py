@@ -149,7 +149,9 @@ def _patient_sides(rng: np.random.Generator, patients: list[int], pneumonia: set
 def make_icbhi(root: PathArg, n_patients: int = 12, recordings_per_patient: int = 2,
                duration: float = 8.0, sr: int = 4000, seed: int = 0,
                pneumonia_patients: Optional[Iterable[int]] = None,
-               official_split: bool = True) -> Path:
+               official_split: bool = True, crossing_patients: Iterable[int] = (),
+               renamed_in_split: Iterable[int] = (), listed_without_audio: Iterable[str] = ()
+               ) -> Path:
     """Write an ICBHI-format dataset into ``root`` (created) and return ``root``.
 
     Patients 101, 102, ...; each gets a diagnosis (Pneumonia for ``pneumonia_patients``, by
@@ -159,9 +161,21 @@ def make_icbhi(root: PathArg, n_patients: int = 12, recordings_per_patient: int 
     1.5-3.5 s: ``start\\tend\\tcrackle\\twheeze``). ``ICBHI_Challenge_diagnosis.txt`` lists
     every patient; ``ICBHI_challenge_train_test.txt`` (if ``official_split``) puts whole
     patients in train or test, about 60/40 among pneumonia and among other patients.
+
+    The quirks of the published ``ICBHI_challenge_train_test.txt`` (920 lines
+    ``<recording>\\t<train|test>``, one per recording), on demand:
+
+    * ``crossing_patients``: the file assigns recordings, not patients, and some patients (154
+      and 226 in some published analyses) have recordings on both sides: the last recording of each
+      of these patients is listed on the other side (with 2 recordings: one each side);
+    * ``renamed_in_split``: the file lists ``226_1b1_Pl_sc_Meditron`` while the audio folder
+      has ``226_1b1_Pl_sc_LittC2SE``: the first recording of each of these patients is listed
+      with another device part than its file's;
+    * ``listed_without_audio``: names the file lists (``train``) that have no recording.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    crossing_patients, renamed_in_split = set(crossing_patients), set(renamed_in_split)
     rng = np.random.default_rng(seed)
     patients = list(range(101, 101 + n_patients))
     pneumonia = _pick_pneumonia(rng, patients, pneumonia_patients)
@@ -188,11 +202,26 @@ def make_icbhi(root: PathArg, n_patients: int = 12, recordings_per_patient: int 
             (root / f"{stem}.txt").write_text("".join(
                 f"{start:.3f}\t{end:.3f}\t{int(crackle)}\t{int(wheeze)}\n"
                 for start, end, crackle, wheeze in cycles))
-            split_lines.append(f"{stem}\t{sides[patient]}\n")
+            split_lines.append(_split_line(stem, sides[patient], patient, r,
+                                           recordings_per_patient, crossing_patients,
+                                           renamed_in_split))
+    split_lines += [f"{name}\ttrain\n" for name in listed_without_audio]
     (root / "ICBHI_Challenge_diagnosis.txt").write_text("".join(diagnosis_lines))
     if official_split:
         (root / "ICBHI_challenge_train_test.txt").write_text("".join(split_lines))
     return root
+
+
+def _split_line(stem: str, side: str, patient: int, recording: int, n_recordings: int,
+                crossing: set[int], renamed: set[int]) -> str:
+    """The official split file's line of one recording, with the quirks of :func:`make_icbhi`."""
+    if patient in crossing and recording == n_recordings - 1:
+        side = "test" if side == "train" else "train"
+    if patient in renamed and recording == 0:
+        fields = stem.split("_")
+        fields[-1] = next(device for device in DEVICES if device != fields[-1])
+        stem = "_".join(fields)
+    return f"{stem}\t{side}\n"
 
 
 # --- spreadsheet-annotated ----------------------------------------------------------------------

@@ -11,6 +11,8 @@ import pytest
 from modules.data import (TABLE_COLUMNS, TASK_CLASSES, check_no_group_leak, chunk_audio,
                           chunk_cw_labels, load_datasets, load_icbhi, load_spreadsheet,
                           make_chunk_labeler, read_cycles, split_table)
+from modules.data.respiratory import match_official_split, read_official_split
+from modules.data.splits import describe_split_notes, split_notes_of
 from tests.respiratory_data import make_icbhi, make_spreadsheet_dataset
 
 PNEUMONIA = [101, 104, 107]
@@ -430,12 +432,135 @@ def test_official_split_with_unlisted_rows(icbhi):
 
 def test_official_split_errors(icbhi):
     table = load_icbhi(icbhi, task="pneumonia")
-    leaky = table.copy()
-    train_rows = leaky.index[leaky["split"] == "train"]
-    patient = leaky.loc[train_rows[0], "group"]
-    leaky.loc[train_rows[0], "split"] = "test"
-    with pytest.raises(ValueError, match=rf"1 group\(s\) have rows in both train and validation: "
-                                         rf"{patient}"):
-        split_table(leaky, "official")
     with pytest.raises(ValueError, match="no row has one; use 'group'"):
         split_table(table.assign(split=np.nan), "official")
+    with pytest.raises(ValueError, match="'official_patients' needs a dataset split"):
+        split_table(table.assign(split=np.nan), "official_patients")
+
+
+# --- the published split file's quirks -------------------------------------------------------------
+
+CROSSING, RENAMED, NO_AUDIO = [102, 105], 104, "199_1b1_Tc_sc_Meditron"
+
+
+@pytest.fixture(scope="module")
+def icbhi_quirks(tmp_path_factory):
+    """8 patients of 3 recordings; the split file as ICBHI publishes it: patients 102 and 105 on
+    both sides, 104's first recording listed with another device, a name without audio."""
+    return make_icbhi(tmp_path_factory.mktemp("quirks") / "ICBHI", n_patients=8,
+                      recordings_per_patient=3, duration=2.0, seed=4,
+                      crossing_patients=CROSSING, renamed_in_split=[RENAMED],
+                      listed_without_audio=[NO_AUDIO])
+
+
+def test_official_split_as_published(icbhi_quirks, capsys):
+    listed = split_file(icbhi_quirks)
+    table = load_icbhi(icbhi_quirks, task="cw")
+    assert len(table) == 24  # every recording, listed or not
+    printed = capsys.readouterr().out
+    [renamed] = [name for name in listed if name.startswith(f"{RENAMED}_")
+                 and name not in {Path(path).stem for path in table["path"]}]
+    [recording] = [Path(p).stem for p in table["path"] if Path(p).stem.startswith(
+        renamed.rsplit("_", 1)[0] + "_")]
+    assert f"{renamed} -> {recording}" in printed and NO_AUDIO in printed
+    stems = [Path(path).stem for path in table["path"]]
+    assert table["split"].tolist() == [listed.get(stem, listed[renamed]) for stem in stems]
+
+    train, validation = split_table(table, "official")
+    assert (train["split"] == "train").all() and (validation["split"] == "test").all()
+    assert len(train) + len(validation) == len(table)
+    crossing = {f"ICBHI:{p}" for p in CROSSING}
+    assert groups_of(train) & groups_of(validation) == crossing
+    notes = split_notes_of(train)
+    assert [entry["group"] for entry in notes["crossing_groups"]] == sorted(crossing)
+    for entry in notes["crossing_groups"]:
+        rows = table[table["group"] == entry["group"]]
+        assert entry["recordings"] == {
+            side: [Path(p).stem for p in rows.loc[rows["split"] == side, "path"]]
+            for side in ("train", "test") if (rows["split"] == side).any()}
+    [matched] = notes["matched_by_fields"]
+    assert (matched["listed"], matched["recording"], matched["split"]) == (
+        renamed, recording, listed[renamed])
+    assert matched["path"] in set(table["path"])
+    assert [(u["listed"], u["split"]) for u in notes["unmatched"]] == [(NO_AUDIO, "train")]
+    assert notes["unlisted"] == []
+    line = describe_split_notes(notes)
+    for text in ("2 patient(s) on both sides of the published split, kept as published: "
+                 "ICBHI:102 (", "ICBHI:105 (", f"{renamed} -> {recording}",
+                 f"1 listed name(s) with no recording: {NO_AUDIO} (train; no recording"):
+        assert text in line, text
+
+
+def test_official_patients_split(icbhi_quirks):
+    table = load_icbhi(icbhi_quirks, task="cw")
+    train, validation = split_table(table, "official_patients")
+    check_no_group_leak(train, validation)
+    assert len(train) + len(validation) == len(table)
+    notes = split_notes_of(validation)
+    for entry in notes["crossing_groups"]:
+        counts = {side: len(names) for side, names in entry["recordings"].items()}
+        larger = "validation" if counts.get("test", 0) > counts.get("train", 0) else "train"
+        assert entry["moved_to"] == larger
+        part = validation if larger == "validation" else train
+        assert entry["group"] in groups_of(part)
+    # Patients listed on one side stay there; the published values are kept in the rows.
+    others = table[~table["group"].isin([f"ICBHI:{p}" for p in CROSSING])]
+    assert set(others.loc[others["split"] == "train", "path"]) <= set(train["path"])
+    assert set(others.loc[others["split"] == "test", "path"]) <= set(validation["path"])
+
+
+def test_unlisted_recordings_are_kept_and_reported(icbhi_quirks, tmp_path):
+    root = Path(shutil.copytree(icbhi_quirks, tmp_path / "ICBHI"))
+    official = root / "ICBHI_challenge_train_test.txt"
+    lines = official.read_text().splitlines(keepends=True)
+    dropped = next(line.split("\t")[0] for line in lines if line.startswith("107_"))
+    official.write_text("".join(line for line in lines if not line.startswith(dropped)))
+    table = load_icbhi(root, task="pneumonia")
+    assert len(table) == 24
+    train, validation = split_table(table, "official")
+    assert len(train) + len(validation) == 24
+    notes = split_notes_of(train)
+    assert notes["unlisted"] == [dropped]
+    assert f"1 recording(s) not in the published split, placed by patient: {dropped}" in (
+        describe_split_notes(notes))
+    # It follows its patient's other recordings.
+    side = train if (table.loc[table["group"] == "ICBHI:107", "split"] == "train").any() else (
+        validation)
+    assert any(Path(p).stem == dropped for p in side["path"])
+
+
+def test_match_official_split_names():
+    stems = ["101_1b1_Al_sc_Meditron", "226_1b1_Pl_sc_LittC2SE", "130_1p2_Ll_mc_AKGC417L",
+             "130_1p2_Ll_mc_LittC2SE", "140_2b1_Tc_sc_Litt3200"]
+    official = {"101_1b1_Al_sc_Meditron": "train", "226_1b1_Pl_sc_Meditron": "test",
+                "130_1p2_Ll_mc_Meditron": "train", "140_2b1_Tc_sc_Meditron": "test",
+                "140_2b1_Tc_sc_AKGC417L": "train", "999_1b1_Al_sc_Meditron": "test",
+                "not an icbhi name": "train"}
+    sides, matched, unmatched = match_official_split(stems, official)
+    assert sides == {"101_1b1_Al_sc_Meditron": "train", "226_1b1_Pl_sc_LittC2SE": "test"}
+    assert matched == [{"listed": "226_1b1_Pl_sc_Meditron", "recording": "226_1b1_Pl_sc_LittC2SE",
+                        "split": "test", "reason": "same patient, index, location and mode; "
+                        "device Meditron in the split file, LittC2SE on disk"}]
+    reasons = {entry["listed"]: entry["reason"] for entry in unmatched}
+    assert set(reasons) == {"130_1p2_Ll_mc_Meditron", "140_2b1_Tc_sc_Meditron",
+                            "140_2b1_Tc_sc_AKGC417L", "999_1b1_Al_sc_Meditron",
+                            "not an icbhi name"}
+    assert reasons["130_1p2_Ll_mc_Meditron"].startswith("several unlisted recordings fit "
+                                                        "(130_1p2_Ll_mc_AKGC417L, "
+                                                        "130_1p2_Ll_mc_LittC2SE)")
+    assert reasons["140_2b1_Tc_sc_Meditron"] == ("140_2b1_Tc_sc_Litt3200 fits, but so does the "
+                                                 "listed name 140_2b1_Tc_sc_AKGC417L")
+    assert reasons["999_1b1_Al_sc_Meditron"].startswith("no recording of this name")
+
+
+def test_split_file_listing_a_recording_twice(icbhi_copy):
+    official = icbhi_copy / "ICBHI_challenge_train_test.txt"
+    lines = official.read_text().splitlines()
+    name, side = lines[0].split("\t")
+    official.write_text("\n".join(lines + [f"{name}\t{side}"]) + "\n")  # again, same side
+    read_official_split(official)
+    other = "test" if side == "train" else "train"
+    official.write_text("\n".join(lines + [f"{name}\t{other}"]) + "\n")
+    with pytest.raises(ValueError, match=rf"train_test\.txt, line 25: {name} is listed again "
+                                         rf"as {other} \(line 1 says {side}\)"):
+        load_icbhi(icbhi_copy, task="pneumonia")

@@ -33,6 +33,7 @@ import pandas as pd
 from .audio import CHUNK_MODES
 from .datasets import register_dataset
 from .fetch import resolve_data_root, shared_datasets_dir
+from .splits import record_split_name_notes
 from .schema import AUDIO_EXTENSIONS, TASK_CLASSES, PathArg, is_audio_file, make_table, require_dir
 
 CW_CLASSES = TASK_CLASSES["cw"]
@@ -206,13 +207,16 @@ def read_diagnoses(path: PathArg) -> dict[str, str]:
 
 def read_official_split(path: PathArg) -> dict[str, str]:
     """Recording name (without extension) -> "train" or "test", from
-    ``ICBHI_challenge_train_test.txt`` (``101_1b1_Al_sc_Meditron\\ttrain`` lines).
+    ``ICBHI_challenge_train_test.txt`` (``101_1b1_Al_sc_Meditron\\ttrain`` lines, one per
+    recording; the published file assigns recordings, not patients).
 
     Raises:
-        ValueError: a malformed line (the message names the file and line).
+        ValueError: a malformed line, or a name listed again with the other side (the message
+            names the file and line).
     """
     path = Path(path)
     splits: dict[str, str] = {}
+    lines: dict[str, int] = {}
     with open(path, encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
@@ -222,11 +226,76 @@ def read_official_split(path: PathArg) -> dict[str, str]:
                 raise ValueError(f"{path}, line {number}: malformed split line "
                                  f"{line.rstrip()!r} (expected '<recording>\\t<train or test>', "
                                  f"e.g. '101_1b1_Al_sc_Meditron\\ttrain')")
-            name = fields[0]
+            name, side = fields[0], fields[1].lower()
             if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
                 name = Path(name).stem
-            splits[name] = fields[1].lower()
+            if splits.get(name, side) != side:
+                raise ValueError(f"{path}, line {number}: {name} is listed again as {side} "
+                                 f"(line {lines[name]} says {splits[name]})")
+            splits[name] = side
+            lines.setdefault(name, number)
     return splits
+
+
+def _name_key(name: str) -> Optional[str]:
+    """``<patient>_<index>_<location>_<mode>`` of an ICBHI name (letter case folded), or None
+    for a name outside the pattern."""
+    match = ICBHI_NAME.match(name)
+    if not match:
+        return None
+    return "_".join((str(int(match.group("patient"))), match.group("index"),
+                     match.group("location"), match.group("mode"))).lower()
+
+
+def match_official_split(stems: list[str], official: dict[str, str]
+                         ) -> tuple[dict[str, str], list[dict], list[dict]]:
+    """Match the names of the official split file to the recordings' names.
+
+    A listed name matches the recording of the same name. A listed name with no such recording
+    (the published file lists ``226_1b1_Pl_sc_Meditron`` for the audio file
+    ``226_1b1_Pl_sc_LittC2SE``) matches the one recording the file does not list whose
+    patient, index, chest location and mode are the same, when exactly one fits and no other
+    listed name claims it; otherwise it is unmatched. Nothing is dropped: a recording left
+    unlisted has no official side (the split places it by patient).
+
+    Returns:
+        (recording name -> "train"/"test", matched, unmatched): ``matched`` has
+        ``{"listed", "recording", "split", "reason"}`` per name matched by its first four
+        fields, ``unmatched`` ``{"listed", "split", "reason"}`` per name matched to nothing.
+    """
+    names = set(stems)
+    sides = {stem: official[stem] for stem in stems if stem in official}
+    by_key: dict[Optional[str], list[str]] = {}
+    for stem in stems:
+        if stem not in official:
+            by_key.setdefault(_name_key(stem), []).append(stem)
+    claims: dict[str, list[str]] = {}
+    for name in official:
+        if name not in names and _name_key(name) is not None:
+            for stem in by_key.get(_name_key(name), []):
+                claims.setdefault(stem, []).append(name)
+    matched, unmatched = [], []
+    for name, side in official.items():
+        if name in names:
+            continue
+        fits = by_key.get(_name_key(name), []) if _name_key(name) is not None else []
+        if len(fits) == 1 and claims[fits[0]] == [name]:
+            sides[fits[0]] = side
+            listed, found = (ICBHI_NAME.match(n).group("device") for n in (name, fits[0]))
+            matched.append({"listed": name, "recording": fits[0], "split": side,
+                            "reason": f"same patient, index, location and mode; device "
+                                      f"{listed} in the split file, {found} on disk"})
+            continue
+        if not fits:
+            reason = "no recording of this name or of its patient, index, location and mode"
+        elif len(fits) > 1:
+            reason = (f"several unlisted recordings fit ({', '.join(fits)}); they are placed "
+                      f"by patient")
+        else:
+            others = ", ".join(other for other in claims[fits[0]] if other != name)
+            reason = f"{fits[0]} fits, but so does the listed name {others}"
+        unmatched.append({"listed": name, "split": side, "reason": reason})
+    return sides, matched, unmatched
 
 
 def load_icbhi(root: PathArg, task: Optional[str] = None, name: Optional[str] = None
@@ -268,8 +337,7 @@ def load_icbhi(root: PathArg, task: Optional[str] = None, name: Optional[str] = 
     audio_folder = _icbhi_audio_folder(root)
     folders = [root] if audio_folder == root else [root, audio_folder]
     recordings = _icbhi_recordings(audio_folder)
-    split_file = _find_one(folders, (r".*train.*test.*\.txt",), (SPLIT_FILE,), "official split")
-    official = read_official_split(split_file) if split_file else {}
+    official = _icbhi_official_sides(folders, audio_folder, recordings)
     label_of = (_pneumonia_labeler(root, folders) if task == "pneumonia" else _icbhi_cw_label)
     rows = []
     for file, patient, annotation in recordings:
@@ -277,6 +345,30 @@ def load_icbhi(root: PathArg, task: Optional[str] = None, name: Optional[str] = 
                      "split": official.get(file.stem), "group": f"{name}:{patient}",
                      "annotation": str(annotation) if annotation is not None else None})
     return make_table(rows, dataset=name)
+
+
+def _icbhi_official_sides(folders: list[Path], audio_folder: Path,
+                          recordings: list[tuple[Path, str, Optional[Path]]]) -> dict[str, str]:
+    """Recording name -> official side from the split file (none: {}); the names matched by
+    their first four fields and those matched to nothing are printed and recorded for the
+    split's report (:func:`modules.data.splits.record_split_name_notes`)."""
+    split_file = _find_one(folders, (r".*train.*test.*\.txt",), (SPLIT_FILE,), "official split")
+    if split_file is None:
+        record_split_name_notes(audio_folder, [], [])
+        return {}
+    paths = {file.stem: str(file) for file, _, _ in recordings}
+    sides, matched, unmatched = match_official_split(list(paths), read_official_split(split_file))
+    for entry in matched:
+        entry["path"] = paths[entry["recording"]]
+    record_split_name_notes(audio_folder, matched, unmatched)
+    if matched:
+        print(f"note: {split_file}: {len(matched)} listed name(s) matched to a recording by "
+              f"patient, index, location and mode (another device part): "
+              + ", ".join(f"{m['listed']} -> {m['recording']}" for m in matched), flush=True)
+    if unmatched:
+        print(f"warning: {split_file}: {len(unmatched)} listed name(s) match no recording: "
+              + ", ".join(f"{u['listed']} ({u['reason']})" for u in unmatched), flush=True)
+    return sides
 
 
 def _icbhi_recordings(audio_folder: Path) -> list[tuple[Path, str, Optional[Path]]]:
