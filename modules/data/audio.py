@@ -337,21 +337,30 @@ def pack_reference(path: str) -> Optional[tuple[str, int]]:
 
 def read_pack_row(path: str, pack: str, row: int) -> tuple[np.ndarray, dict]:
     """One clip as float32 (frames, 1) and its info, like a decoded file; BadAudioError if the
-    pack or the row cannot be read."""
+    pack or the row cannot be read. int16 waveforms (spectrain, PANNs) are scaled by 1 / 32767
+    (PANNs' ``int16_to_float32``); float waveforms (older PANNs packs) are taken as they are."""
     import h5py
 
     try:
         with h5py.File(pack, "r") as handle:
+            if "waveform" not in handle or "sample_rate" not in handle.attrs:
+                raise BadAudioError(path, "not a waveform pack: missing dataset waveform or "
+                                          "attribute sample_rate")
             waveforms = handle["waveform"]
             if row >= len(waveforms):
                 raise BadAudioError(path, f"the pack has {len(waveforms)} clips, no row {row}")
             clip = waveforms[row]
-            sample_rate = int(handle.attrs["sample_rate"])
+            sample_rate = int(np.asarray(handle.attrs["sample_rate"]).reshape(-1)[0])
     except (OSError, KeyError) as error:
         raise BadAudioError(path, f"cannot read waveform pack: {error}") from None
-    audio = (clip.astype(np.float32) / 32767.0)[:, None]  # PANNs: int16 = round(x * 32767)
+    if clip.dtype == np.int16:
+        audio, subtype = (clip.astype(np.float32) / 32767.0)[:, None], "PCM_16"
+    elif clip.dtype.kind == "f":
+        audio, subtype = clip.astype(np.float32)[:, None], "FLOAT"
+    else:
+        raise BadAudioError(path, f"waveform is {clip.dtype}: expected int16 or float32")
     return audio, {"sample_rate": sample_rate, "channels": 1, "frames": len(clip),
-                   "format": "HDF5", "subtype": "PCM_16", "duration_s": len(clip) / sample_rate}
+                   "format": "HDF5", "subtype": subtype, "duration_s": len(clip) / sample_rate}
 
 
 def read_audio(path: PathLike, sr: Optional[int], mono: bool = True,
