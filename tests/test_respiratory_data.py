@@ -438,7 +438,7 @@ def test_official_split_errors(icbhi):
         split_table(table.assign(split=np.nan), "official_patients")
 
 
-# --- the published split file's quirks -------------------------------------------------------------
+# --- the published split file's quirks ------------------------------------------------------------
 
 CROSSING, RENAMED, NO_AUDIO = [102, 105], 104, "199_1b1_Tc_sc_Meditron"
 

@@ -21,7 +21,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    make_icbhi(root / "ICBHI", n_patients=10, recordings_per_patient=2, duration=8.0, seed=1)
+    # The split file as ICBHI publishes it: a patient on both sides, a name with another
+    # device part than its audio file's, a name with no audio.
+    make_icbhi(root / "ICBHI", n_patients=10, recordings_per_patient=2, duration=8.0, seed=1,
+               crossing_patients=[103], renamed_in_split=[106],
+               listed_without_audio=["199_1b1_Al_sc_Meditron"])
     make_spreadsheet_dataset(root / "Jordan", fmt="xlsx", n_patients=6, duration=8.0, seed=2)
     return root
 
@@ -78,6 +82,15 @@ def test_crackle_wheeze_trainer_runs_end_to_end_and_replays(data_root, tmp_path)
     assert (predictions.groupby("file_index")["true"].nunique() > 1).any()
     validation = pd.read_csv(job / "validation.csv", dtype=str)
     assert set(validation["split"]) == {"test"}  # the official split
+    # as published: patient 103 on both sides, reported with the names matched or not
+    notes = info["split_notes"]
+    assert [entry["group"] for entry in notes["crossing_groups"]] == ["Icbhi:103"]
+    assert [m["recording"].split("_")[0] for m in notes["matched_by_fields"]] == ["106"]
+    assert [u["listed"] for u in notes["unmatched"]] == ["199_1b1_Al_sc_Meditron"]
+    [line] = [line for line in (job / "report.txt").read_text().splitlines()
+              if line.startswith("split notes:")]
+    assert "1 patient(s) on both sides of the published split, kept as published: Icbhi:103" in line
+    assert "199_1b1_Al_sc_Meditron" in line and notes["matched_by_fields"][0]["listed"] in line
     metrics = json.loads((job / "metrics.json").read_text())
     assert 0.0 <= metrics["examples"]["icbhi_score"] <= 1.0
     # as `bash launch.sh cw/train2357 --validation-only` does it

@@ -10,8 +10,10 @@ each is the negative/normal one):
   stratification and display. Spreadsheet datasets have no cycle annotation: every chunk gets
   the file label.
 
-Every table row's group is ``"<dataset>:<patient id>"``, so that patients never cross a split and
-patient ids of different datasets never collide. Through the registry
+Every table row's group is ``"<dataset>:<patient id>"``, so that group splits never put a patient
+on both sides and patient ids of different datasets never collide. ICBHI's published split assigns
+recordings, not patients (split "official" keeps it, "official_patients" makes it patient-disjoint;
+see :func:`modules.data.split_table`). Through the registry
 (:func:`modules.data.load_datasets`) ``<dataset>`` is the registered name ("Icbhi", "Jordan",
 "Bd"); a loader called directly uses the folder name (or its ``name`` argument).
 
@@ -321,7 +323,9 @@ def load_icbhi(root: PathArg, task: Optional[str] = None, name: Optional[str] = 
 
     Returns:
         a table sorted by patient then recording name: path, label, split ("train"/"test" from
-        the official file, NA without one or for recordings it does not list), group
+        the official file, NA without one or for recordings it does not list; a listed name
+        that differs from its recording's only in the device part is matched, see
+        :func:`match_official_split`, and reported with the names that match nothing), group
         ``"<name>:<patient id>"``, annotation (path of the .txt, or NA), dataset.
 
     Raises:
