@@ -188,3 +188,7 @@ def test_older_float_panns_packs_and_bad_panns_packs(tmp_path):
         handle.attrs.create("sample_rate", data=SR, dtype=np.int32)
     with pytest.raises(ValueError, match=r"dataset target is bool \(3, 2\): expected"):
         load_pack(tmp_path / "short.h5")
+    (tmp_path / "metadata" / "class_labels_indices.csv").unlink()
+    empty = panns_pack(tmp_path / "empty.h5", ["a.wav", "b.wav"], [[1], [1]], missing=(0, 1))
+    with pytest.raises(ValueError, match="none of the 2 rows has a file name and a class"):
+        load_pack(empty)

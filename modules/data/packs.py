@@ -167,8 +167,9 @@ def _pack_arrays(handle, path: Path) -> dict:
                 raise ValueError(f"{path}: dataset {key} has shape {handle[key].shape}: expected "
                                  f"({n},), one value per audio_name")
             arrays[key] = handle[key][:]
-    if "fold" in arrays and arrays["fold"].dtype.kind not in "iu":
-        raise ValueError(f"{path}: dataset fold is {arrays['fold'].dtype}: expected integers")
+    if "fold" in arrays and (arrays["fold"].dtype.kind not in "iu" or (arrays["fold"] < 0).any()):
+        raise ValueError(f"{path}: dataset fold is {arrays['fold'].dtype} {arrays['fold'].min()}.."
+                         f"{arrays['fold'].max()}: expected integers >= 0 (0: no fold)")
     return arrays
 
 
@@ -274,6 +275,11 @@ def load_pack(path) -> pd.DataFrame:
             f"{len(first['labels'])} labels ({', '.join(first['labels'])}), as do "
             f"{len(multi) - 1} other row(s): a job takes one label per file, so a multi-label "
             f"pack is not a job dataset (modules.data.packs.read_pack lists its labels)")
+    if not len(contents.rows):
+        raise ValueError(f"{path}: none of the {len(contents.skipped)} rows has a file name and "
+                         f"a class (first: row {contents.skipped[0][0]}: "
+                         f"{contents.skipped[0][1]})" if contents.skipped else
+                         f"{path}: the pack holds no clips")
     if contents.skipped:
         row, reason = contents.skipped[0]
         print(f"{path}: {len(contents.skipped)} row(s) left out, e.g. row {row}: {reason}")

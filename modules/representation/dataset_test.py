@@ -76,6 +76,7 @@ import xarray as xr  # noqa: E402
 
 from modules.representation.dataset import FeatureSetError  # noqa: E402
 from modules.representation.exchange import export, import_features  # noqa: E402
+from modules.representation.inspect_netcdf import inspect_netcdf  # noqa: E402
 
 
 def audeep_write(path, instances, feature_dims, feature_shape, num_folds, label_map=None):
@@ -200,6 +201,9 @@ def test_an_audeep_written_file_loads_exports_and_imports(tmp_path):
     written = export(fs, tmp_path / "csv", "csv", name="esc")
     assert [p.relative_to(tmp_path / "csv").as_posix() for p in written] == [
         "fold_1/esc.csv", "fold_2/esc.csv"]
+    text = inspect_netcdf(path)
+    assert "partitions: none" in text and ["(unlabelled)", "-", "2"] in [
+        line.split() for line in text.splitlines()]
     back = import_features(tmp_path / "csv")
     order = np.lexsort((back.chunk_nr, back.filename.astype(str)))
     assert back.subset(order).mismatch(fs.flattened(), attributes=()) is None
