@@ -1,42 +1,70 @@
-"""Event annotation tables: read Raven selection tables and plain CSV/TSV tables, write them back.
+"""Event annotation tables: read Raven / BirdNET / Koogu selection tables, CSV/TSV tables and the
+event lists of DCASE and sed_eval; read clip-level (weak) label lists; write events back.
 
-Every reader returns one table of events::
+Every event reader returns one table of events::
 
     file     absolute path of the recording (str)
     onset    seconds from the start of the recording (float)
     offset   seconds (float), greater than onset
     label    the event's class (str, non-empty)
 
-sorted by file, then onset. The format is detected from the header line:
+sorted by file, then onset, with two lists in ``attrs``:
 
-* **Raven selection tables** (tab-separated, with ``Begin Time (s)`` and ``End Time (s)``). The
-  label comes from ``Annotation``, ``Label``, ``Species`` or ``Class`` (the first found), or the
-  column named by ``label_column``. The recording comes from ``Begin File``, ``Begin Path``,
-  ``File`` or ``filename`` (the first found); a table without any of them belongs to the
-  recording it is named after: ``<recording>.Table.1.selections.txt`` -> ``<recording>.wav``
-  next to it. Raven writes one row per view of a selection (``Waveform 1``, ``Spectrogram 1``):
-  one row per ``Selection`` id is kept. When a table lists a file sequence, ``Begin Time (s)``
-  counts from the start of the first file; with a ``File Offset (s)`` column the onset is that
-  offset into ``Begin File`` instead, and the offset is the onset plus the selection's length.
-* **Plain CSV or TSV** (comma, tab or semicolon separated) with the columns (case-insensitive)
-  file (or filename, path, recording), onset (or start, begin), offset (or end, stop) and label
-  (or event_label, class, annotation), or the label column named by ``label_column``.
+* ``attrs["skipped"]``: the rows left out, each ``{"file": table, "line": line number (or None
+  for a whole file), "reason": ...}``. One bad row (an empty label, a time that is no number,
+  offset <= onset, BirdNET's ``nocall`` placeholder) never costs the rest of the table: it is
+  skipped and listed here. A table that cannot be read at all (no time column, no label column,
+  an unknown recording) is a one-line ``ValueError`` naming the table.
+* ``attrs["empty_files"]``: recordings the table lists as having no events (DCASE rows with a
+  file name and empty fields), absolute, sorted.
+
+The format is detected from the first line:
+
+* **Raven selection tables** (tab-separated, with ``Begin Time (s)`` and ``End Time (s)``), as
+  Raven Pro, BirdNET-Analyzer and Koogu write them. The label comes from ``Annotation``,
+  ``Label``, ``Species``, ``Class``, ``Common Name``, ``Species Code`` (BirdNET) or ``Tags``
+  (Koogu), the first found, or the column named by ``label_column``. The recording comes from
+  ``Begin File``, ``Begin Path``, ``File`` or ``filename``, the first one with a value (Koogu
+  writes an empty ``Begin Path``); a table without one belongs to the recording given as
+  ``recording``, or to the one it is named after: ``<recording>.Table.1.selections.txt``
+  (Raven), ``<recording>.selections.txt`` (Koogu) or ``<recording>.BirdNET.selection.table.txt``
+  (BirdNET) -> ``<recording>.wav`` (or the one audio file of that name that exists). Raven
+  writes one row per view of a selection (``Waveform 1``, ``Spectrogram 1``): one row per
+  ``Selection`` id is kept. When a table lists a file sequence, ``Begin Time (s)`` counts from
+  the start of the first file; with a ``File Offset (s)`` column the onset is that offset into
+  ``Begin File`` instead, and the offset is the onset plus the selection's length. BirdNET's
+  ``nocall`` rows (its placeholder for a file without detections) are skipped, never a class.
+* **CSV or TSV with a header** (comma, tab or semicolon separated) with the columns
+  (case-insensitive) file (or filename, path, recording), onset (or start, begin, Start (s)),
+  offset (or end, stop, End (s)) and label (or event_label, class, annotation, Common name), or
+  the label column named by ``label_column``; other columns (a DCASE ``scene_label``) are
+  ignored. This is the DCASE 2019+ TSV (``filename onset offset event_label``), whose rows with
+  only a file name list files without events.
+* **Event lists without a header**, in the forms sed_eval / dcase_util read: ``onset offset
+  label`` (the recording from ``recording`` or a ``<recording>.ann`` name), ``file onset offset
+  label``, ``file onset offset label identifier``, ``file scene onset offset label`` (with
+  ``source`` and ``identifier`` columns after it, as DCASE 2017 writes), and ``file`` alone (or
+  followed by empty fields): a file without events.
+
+Clip-level (weak) label lists (``filename event_labels``, the labels comma-separated, as DCASE
+2019 task 4 writes them) are no event tables: :func:`read_weak_labels` reads them.
 
 Relative recording names resolve against ``audio_root`` (default: the table's folder). A Windows
 path (``C:\\...`` or with backslashes) read on another system keeps only its file name, resolved
 against ``audio_root``: Raven's ``Begin Path`` is the path on the annotator's computer.
 Whether the recordings exist is not checked here.
-
-Problems are one-line ``ValueError`` s naming the table, the data row and its line number.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import os
 import re
 import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Optional, Union
 
@@ -50,19 +78,48 @@ EVENT_COLUMNS = ("file", "onset", "offset", "label")
 RAVEN_BEGIN = "Begin Time (s)"
 RAVEN_END = "End Time (s)"
 RAVEN_FILE_OFFSET = "File Offset (s)"
-RAVEN_LABEL_COLUMNS = ("Annotation", "Label", "Species", "Class")
+RAVEN_LABEL_COLUMNS = ("Annotation", "Label", "Species", "Class", "Common Name", "Species Code",
+                       "Tags")
 RAVEN_FILE_COLUMNS = ("Begin File", "Begin Path", "File", "filename")
-RAVEN_TABLE_NAME = re.compile(r"^(?P<recording>.+?)\.Table\.\d+\.selections\.txt$", re.IGNORECASE)
+RAVEN_TABLE_NAME = re.compile(
+    r"^(?P<recording>.+?)(?:\.Table\.\d+\.selections|\.BirdNET\.selection\.table|\.selections)"
+    r"\.txt$", re.IGNORECASE)
+EVENT_LIST_NAME = re.compile(r"^(?P<recording>.+)\.ann$", re.IGNORECASE)
+TABLE_NAMES = ("<recording>.Table.1.selections.txt", "<recording>.selections.txt",
+               "<recording>.BirdNET.selection.table.txt", "<recording>.ann")
+NOCALL = "nocall"
+NOCALL_REASON = ("BirdNET 'nocall' row (its placeholder for a file without detections, "
+                 "not a class)")
 
 ALIASES = {
     "file": ("file", "filename", "path", "recording"),
-    "onset": ("onset", "start", "begin"),
-    "offset": ("offset", "end", "stop"),
-    "label": ("label", "event_label", "class", "annotation"),
+    "onset": ("onset", "start", "begin", "start (s)", "onset (s)"),
+    "offset": ("offset", "end", "stop", "end (s)", "offset (s)"),
+    "label": ("label", "event_label", "class", "annotation", "common name"),
 }
+WEAK_LABEL_COLUMNS = ("event_labels", "labels", "tags", "event_label", "label")
 
-TABLE_SUFFIXES = (".txt", ".csv", ".tsv")
+TABLE_SUFFIXES = (".txt", ".csv", ".tsv", ".ann")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".w64", ".rf64")
+
+# Headerless event lists as dcase_util's MetaDataContainer.load reads them: (form, number of
+# fields, position of file (None: the table's recording), onset, offset, label).
+EVENT_LIST_FORMS = (
+    ("onset offset label", 3, None, 0, 1, 2),
+    ("file onset offset label", 4, 0, 1, 2, 3),
+    ("file onset offset label identifier", 5, 0, 1, 2, 3),
+    ("file scene onset offset label", 5, 0, 2, 3, 4),
+    ("file scene onset offset label source", 6, 0, 2, 3, 4),
+    ("file scene onset offset label source identifier", 7, 0, 2, 3, 4),
+)
+
+
+class NotAnEventTable(ValueError):
+    """A file that is no event table (a README, a list of file names, a weak-label list)."""
+
+
+class WeakLabelList(NotAnEventTable):
+    """A clip-level label list (file + labels, no times): read it with read_weak_labels."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,7 +135,7 @@ def _read_text(path: Path) -> str:
 
 
 def _split_header(text: str) -> tuple[int, str]:
-    """(index of the header line, the header line); ValueError-free: empty text gives (0, "")."""
+    """(index of the first non-empty line, that line); empty text gives (0, "")."""
     for index, line in enumerate(text.splitlines()):
         if line.strip():
             return index, line
@@ -101,27 +158,94 @@ def _is_table(path: Path) -> bool:
     return _delimiter(header) is not None
 
 
-def _load(path: Path) -> tuple[pd.DataFrame, list[int]]:
-    """The table as strings (stripped, "" for empty cells) and each row's line number."""
-    text = _read_text(path)
-    header_index, header = _split_header(text)
-    if not header:
-        raise ValueError(f"{path}: empty file, expected an annotation table with a header line")
-    delimiter = _delimiter(header) or "\t"
+def _is_number(text: str) -> bool:
     try:
-        table = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                            skiprows=header_index, skip_blank_lines=False, quotechar='"',
-                            index_col=False)
-    except pd.errors.ParserError as error:
-        message = " ".join(str(error).split())
-        raise ValueError(f"{path}: cannot parse the table: {message}") from None
-    table.columns = [str(column).strip() for column in table.columns]
-    table = table.apply(lambda column: column.fillna("").astype(str).str.strip())
-    lines = [header_index + 2 + i for i in range(len(table))]  # header is line header_index+1
-    filled = (table != "").any(axis=1).to_numpy() if len(table.columns) else np.zeros(0, bool)
-    table = table[filled].reset_index(drop=True)
-    lines = [line for line, keep in zip(lines, filled) if keep]
-    return table, lines
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
+    """The non-empty rows (stripped cells) and their line numbers (1-based)."""
+    text = _read_text(path)
+    _, first = _split_header(text)
+    if not first:
+        raise ValueError(f"{path}: empty file, expected an annotation table")
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(first) or "\t", quotechar='"')
+    rows, lines = [], []
+    try:
+        for row in reader:
+            cells = [cell.strip() for cell in row]
+            if any(cells):
+                rows.append(cells)
+                lines.append(reader.line_num)
+    except csv.Error as error:
+        raise ValueError(f"{path}, line {reader.line_num + 1}: cannot parse the table: "
+                         f"{' '.join(str(error).split())}") from None
+    return rows, lines
+
+
+def _is_header(cells: list[str]) -> bool:
+    """Whether a first row names columns (no number in it, not a lone audio file name)."""
+    filled = [cell for cell in cells if cell]
+    if any(_is_number(cell) for cell in filled):
+        return False
+    return not (len(filled) == 1 and filled[0].lower().endswith(AUDIO_SUFFIXES))
+
+
+@dataclass
+class _Table:
+    """A table with a header: columns (first of equal names wins) and each row's line."""
+
+    path: Path
+    columns: list[str]
+    cells: dict[str, list[str]]
+    lines: list[int]
+    problems: dict[int, str] = field(default_factory=dict)  # row position -> reason
+
+    @classmethod
+    def from_rows(cls, path: Path, rows: list[list[str]], lines: list[int]) -> "_Table":
+        header, data = rows[0], rows[1:]
+        first = {}
+        for index, name in enumerate(header):
+            first.setdefault(name, index)  # first of equal names wins
+        cells = {name: [row[i] if i < len(row) else "" for row in data]
+                 for name, i in first.items()}
+        problems = {position: f"{len(row)} fields, the header has {len(header)}"
+                    for position, row in enumerate(data)
+                    if len(row) > len(header) and any(row[len(header):])}
+        columns = list(first)
+        return cls(path, columns, cells, lines[1:], problems)
+
+    def keep(self, mask: list[bool]) -> "_Table":
+        positions = [i for i, kept in enumerate(mask) if kept]
+        renumber = {old: new for new, old in enumerate(positions)}
+        return _Table(self.path, self.columns,
+                      {c: [v[i] for i in positions] for c, v in self.cells.items()},
+                      [self.lines[i] for i in positions],
+                      {renumber[i]: p for i, p in self.problems.items() if i in renumber})
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+@dataclass
+class _Rows:
+    """Candidate events of one table, before validation."""
+
+    files: list[str]
+    onset_text: list[str]
+    offset_text: list[str]
+    labels: list[str]
+    lines: list[int]
+    problems: dict[int, str] = field(default_factory=dict)  # known before validation
+    onset: Optional[np.ndarray] = None
+    offset: Optional[np.ndarray] = None
+
+    def times(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.onset is None:
+            self.onset, self.offset = _parse_times(self.onset_text), _parse_times(self.offset_text)
+        return self.onset, self.offset
 
 
 def _find(columns: list[str], candidates) -> Optional[str]:
@@ -148,27 +272,38 @@ def _resolve(name: str, root: Path) -> str:
     return os.path.normpath(str(candidate))
 
 
-def _raven_recording(path: Path, root: Path) -> str:
-    """The recording a Raven table without a file column belongs to, from the table's name."""
-    match = RAVEN_TABLE_NAME.match(path.name)
-    if not match:
-        raise ValueError(
-            f"{path}: a Raven table without a file column (accepted: "
-            f"{', '.join(RAVEN_FILE_COLUMNS)}) must be named <recording>.Table.1.selections.txt "
-            "to tell which recording it belongs to")
-    stem = match.group("recording")
+def _named_recording(stem: str, root: Path) -> str:
+    """``<root>/<stem>.wav``, or the one other audio file ``<root>/<stem>.*`` that exists."""
     if stem.lower().endswith(AUDIO_SUFFIXES):  # "rec.wav.Table.1.selections.txt"
         return _resolve(stem, root)
     wav = root / f"{stem}.wav"
     if not wav.exists():  # the recording may be FLAC or another format; prefer what is there
-        others = [root / f"{stem}{suffix}" for suffix in AUDIO_SUFFIXES[1:]]
-        present = [other for other in others if other.exists()]
+        present = [root / f"{stem}{s}" for s in AUDIO_SUFFIXES[1:] if (root / f"{stem}{s}").exists()]
         if len(present) == 1:
             return os.path.normpath(str(present[0]))
     return os.path.normpath(str(wav))
 
 
-def _parse_times(values: pd.Series) -> np.ndarray:
+def _table_recording(path: Path, root: Path, recording: Optional[str], missing: str) -> str:
+    """The recording of a table without a file column: ``recording``, else from its name."""
+    if recording:
+        return _resolve(str(recording), root)
+    match = RAVEN_TABLE_NAME.match(path.name) or EVENT_LIST_NAME.match(path.name)
+    if not match:
+        raise ValueError(f"{path}: {missing}; such a table must be named "
+                         f"{' or '.join(TABLE_NAMES)} to tell which recording it belongs to, "
+                         "or be given its recording (--recording)")
+    return _named_recording(match.group("recording"), root)
+
+
+def _refuse_recording(path: Path, recording: Optional[str], where: str) -> None:
+    if recording:
+        raise ValueError(f"{path}: the table names its recordings ({where}); a recording "
+                         "argument is only for tables without a file column")
+
+
+def _parse_times(values) -> np.ndarray:
+    values = pd.Series(list(values), dtype=object)
     return pd.to_numeric(values.where(values != ""), errors="coerce").to_numpy(dtype=float)
 
 
@@ -223,63 +358,100 @@ def sort_events(events: pd.DataFrame) -> pd.DataFrame:
                               ).reset_index(drop=True)
 
 
+def _finish(path: Path, rows: _Rows, empty_files: list[str]) -> pd.DataFrame:
+    """Validate the rows: the good ones as events, the bad ones in ``attrs["skipped"]``."""
+    onset, offset = rows.times()
+    problems = dict(_row_problems(rows.files, rows.onset_text, rows.offset_text, onset, offset,
+                                  rows.labels))
+    problems.update(rows.problems)  # the reader's own findings come first
+    for position, label in enumerate(rows.labels):
+        if position not in problems and label.lower() == NOCALL:
+            problems[position] = NOCALL_REASON
+    keep = np.array([i not in problems for i in range(len(rows.labels))], dtype=bool)
+    pick = np.flatnonzero(keep)
+    events = _events([rows.files[i] for i in pick], onset[pick], offset[pick],
+                     [rows.labels[i] for i in pick])
+    skipped = [{"file": str(path), "line": rows.lines[i], "reason": problems[i]}
+               for i in sorted(problems)]
+    return _with_attrs(events, skipped, empty_files)
+
+
+def _with_attrs(events: pd.DataFrame, skipped: list[dict], empty_files) -> pd.DataFrame:
+    with_events = set(events["file"])
+    events.attrs = {"skipped": list(skipped),
+                    "empty_files": sorted(set(empty_files) - with_events)}
+    return events
+
+
 def read_annotations(path: PathArg, audio_root: Optional[PathArg] = None,
-                     label_column: Optional[str] = None) -> pd.DataFrame:
-    """Read one annotation table (Raven selection table, CSV or TSV; see the module docstring).
+                     label_column: Optional[str] = None,
+                     recording: Optional[PathArg] = None) -> pd.DataFrame:
+    """Read one annotation table (see the module docstring for the formats).
 
     Args:
         path: the table.
         audio_root: folder that relative recording names resolve against (default: the table's
             folder).
         label_column: the column holding the labels, instead of the usual names.
+        recording: the recording of a table without a file column (instead of its name).
 
     Returns:
         DataFrame with columns file (absolute path), onset, offset (s), label; sorted by file
-        and onset.
+        and onset; ``attrs["skipped"]`` lists the rows left out (file, line, reason) and
+        ``attrs["empty_files"]`` the recordings listed as having no events.
 
     Raises:
-        ValueError: a missing required column, an unparsable or negative time, offset <= onset,
-            a missing label or recording name; the message names the table and the row.
+        ValueError: a table that cannot be read (no time or label column, no way to tell its
+            recording, a weak-label list: :class:`WeakLabelList`); one line naming the table.
         FileNotFoundError: no such table.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation table {path} does not exist")
-    root = Path(audio_root) if audio_root is not None else path.parent
-    root = Path(os.path.abspath(root))
-    table, lines = _load(path)
-    columns = list(table.columns)
-    raven = _find(columns, [RAVEN_BEGIN]) is not None or _find(columns, [RAVEN_END]) is not None
-
-    if raven:
-        table, lines = _one_row_per_selection(table, lines, columns)
-        rows = _raven_rows(path, table, columns, root, label_column)
-    else:
-        rows = _plain_rows(path, table, columns, root, label_column)
-    files, onset_text, offset_text, onset, offset, labels = rows
-
-    problems = _row_problems(files, onset_text, offset_text, onset, offset, labels)
-    _raise_first(str(path), problems, lines)
-    return _events(files, onset, offset, labels)
+    root = Path(os.path.abspath(audio_root if audio_root is not None else path.parent))
+    recording = str(recording) if recording is not None else None
+    rows, lines = _read_rows(path)
+    if not _is_header(rows[0]):
+        event_rows, empty_files = _list_rows(path, rows, lines, root, recording)
+        return _finish(path, event_rows, empty_files)
+    table = _Table.from_rows(path, rows, lines)
+    if _find(table.columns, [RAVEN_BEGIN, RAVEN_END]) is not None:
+        table = _one_row_per_selection(table)
+        return _finish(path, _raven_rows(table, root, label_column, recording), [])
+    event_rows, empty_files = _plain_rows(table, root, label_column, recording)
+    return _finish(path, event_rows, empty_files)
 
 
-def _one_row_per_selection(table: pd.DataFrame, lines: list[int], columns: list[str]):
-    """A Raven table's rows with one per selection (its views repeat them): (table, lines)."""
-    selection = _find(columns, ["Selection"])
+def _one_row_per_selection(table: _Table) -> _Table:
+    """A Raven table's rows with one per selection (its views repeat them)."""
+    selection = _find(table.columns, ["Selection"])
+    view = _find(table.columns, ["View"])
     if selection is not None and len(table):
-        keep = ~table[selection].duplicated().to_numpy()
-    elif _find(columns, ["View"]) is not None and len(table):
-        view = table[_find(columns, ["View"])]
-        keep = (view == view.iloc[0]).to_numpy()  # no ids: keep the rows of one view
+        seen, keep = set(), []
+        for value in table.cells[selection]:
+            keep.append(not value or value not in seen)  # rows without an id are all kept
+            seen.add(value)
+    elif view is not None and len(table):
+        first = table.cells[view][0]
+        keep = [value == first for value in table.cells[view]]  # no ids: one view's rows
     else:
-        keep = np.ones(len(table), bool)
-    table = table[keep].reset_index(drop=True)
-    return table, [line for line, kept in zip(lines, keep) if kept]
+        return table
+    return table.keep(keep)
 
 
-def _raven_rows(path: Path, table: pd.DataFrame, columns: list[str], root: Path,
-                label_column: Optional[str]):
-    """(files, onset texts, offset texts, onsets, offsets, labels) of a Raven selection table."""
+def _file_column(table: _Table, candidates) -> Optional[str]:
+    """The first of ``candidates`` present with a value in some row (Koogu leaves one empty)."""
+    for candidate in candidates:
+        column = _find(table.columns, [candidate])
+        if column is not None and any(table.cells[column]):
+            return column
+    return None
+
+
+def _raven_rows(table: _Table, root: Path, label_column: Optional[str],
+                recording: Optional[str]) -> _Rows:
+    """The candidate events of a Raven selection table (one row per selection)."""
+    path, columns = table.path, table.columns
     begin_column, end_column = _find(columns, [RAVEN_BEGIN]), _find(columns, [RAVEN_END])
     for name, column in (("begin time", begin_column), ("end time", end_column)):
         if column is None:
@@ -289,59 +461,150 @@ def _raven_rows(path: Path, table: pd.DataFrame, columns: list[str], root: Path,
     if label_name is None:
         raise _missing_column(path, "label", columns, label_candidates
                               + ([] if label_column else ["(or pass label_column)"]))
-    file_name = _find(columns, RAVEN_FILE_COLUMNS)
+    file_name = _file_column(table, RAVEN_FILE_COLUMNS)
     if file_name is None:
-        recording = _raven_recording(path, root)
-        files = [recording] * len(table)
+        missing = f"no file column with a value ({', '.join(RAVEN_FILE_COLUMNS)})"
+        files = [_table_recording(path, root, recording, missing)] * len(table)
     else:
-        files = [_resolve(name, root) if name else "" for name in table[file_name]]
-    onset_text, offset_text = table[begin_column].tolist(), table[end_column].tolist()
-    onset, offset = _parse_times(table[begin_column]), _parse_times(table[end_column])
+        _refuse_recording(path, recording, f"column {file_name!r}")
+        files = [_resolve(name, root) if name else "" for name in table.cells[file_name]]
+    rows = _Rows(files, table.cells[begin_column], table.cells[end_column],
+                 table.cells[label_name], table.lines, dict(table.problems))
+    onset, offset = rows.times()
     file_offset = _find(columns, [RAVEN_FILE_OFFSET])
     if file_offset is not None and file_name is not None and \
             file_name.lower() in ("begin file", "begin path"):
         # A file sequence: Begin Time counts from the first file, File Offset from Begin File.
-        starts = _parse_times(table[file_offset])
+        starts = _parse_times(table.cells[file_offset])
         has_offset = np.isfinite(starts)
-        offset = np.where(has_offset, starts + (offset - onset), offset)
-        onset = np.where(has_offset, starts, onset)
-        onset_text = [s if h else t for s, h, t in
-                      zip(table[file_offset].tolist(), has_offset, onset_text)]
-    return files, onset_text, offset_text, onset, offset, table[label_name].tolist()
+        rows.offset = np.where(has_offset, starts + (offset - onset), offset)
+        rows.onset = np.where(has_offset, starts, onset)
+        rows.onset_text = [s if h else t for s, h, t in
+                           zip(table.cells[file_offset], has_offset, rows.onset_text)]
+    return rows
 
 
-def _plain_rows(path: Path, table: pd.DataFrame, columns: list[str], root: Path,
-                label_column: Optional[str]):
-    """(files, onset texts, offset texts, onsets, offsets, labels) of a CSV/TSV event table."""
+def _plain_rows(table: _Table, root: Path, label_column: Optional[str],
+                recording: Optional[str]) -> tuple[_Rows, list[str]]:
+    """The candidate events of a CSV/TSV with a header, and the files listed without events."""
+    path, columns = table.path, table.columns
+    if len(columns) == 1 and _delimiter(columns[0]) is None:
+        raise NotAnEventTable(
+            f"{path}: not an event table: the header has a single column {columns[0]!r} "
+            "(expected a Raven selection table or a CSV/TSV with columns file, onset, offset, "
+            "label)")
     found = {}
-    for key, aliases in ALIASES.items():
-        if key == "label" and label_column:
-            aliases = (label_column,)
+    for key in ("onset", "offset", "label"):
+        aliases = (label_column,) if key == "label" and label_column else ALIASES[key]
         found[key] = _find(columns, aliases)
         if found[key] is None:
-            if len(columns) == 1 and _delimiter(columns[0]) is None:
-                raise ValueError(
-                    f"{path}: not a table: the header has a single column {columns[0]!r} "
-                    "(expected a Raven selection table or a CSV/TSV with columns file, "
-                    "onset, offset, label)")
+            weak = _find(columns, WEAK_LABEL_COLUMNS) and _find(columns, ALIASES["file"])
+            if weak and key == "onset" and _find(columns, ALIASES["offset"]) is None:
+                raise WeakLabelList(
+                    f"{path}: a clip-level (weak) label list (columns "
+                    f"{', '.join(map(repr, columns))}): no event times; read it with "
+                    "read_weak_labels")
             raise _missing_column(path, key, columns, aliases)
-    files = [_resolve(name, root) if name else "" for name in table[found["file"]]]
-    onset_text, offset_text = table[found["onset"]].tolist(), table[found["offset"]].tolist()
-    onset, offset = _parse_times(table[found["onset"]]), _parse_times(table[found["offset"]])
-    return files, onset_text, offset_text, onset, offset, table[found["label"]].tolist()
+    file_name = _file_column(table, ALIASES["file"])
+    if file_name is None:
+        missing = f"no file column with a value ({', '.join(ALIASES['file'])})"
+        files = [_table_recording(path, root, recording, missing)] * len(table)
+    else:
+        _refuse_recording(path, recording, f"column {file_name!r}")
+        files = [_resolve(name, root) if name else "" for name in table.cells[file_name]]
+    onset_text, offset_text = table.cells[found["onset"]], table.cells[found["offset"]]
+    labels = table.cells[found["label"]]
+    empty = [file_name is not None and bool(table.cells[file_name][i]) and not onset_text[i]
+             and not offset_text[i] and not labels[i] for i in range(len(table))]
+    empty_files = [files[i] for i in range(len(table)) if empty[i]]
+    table = table.keep([not e for e in empty])
+    files = [f for f, e in zip(files, empty) if not e]
+    rows = _Rows(files, table.cells[found["onset"]], table.cells[found["offset"]],
+                 table.cells[found["label"]], table.lines, dict(table.problems))
+    return rows, empty_files
+
+
+def _list_form(cells: list[str]):
+    """The first of :data:`EVENT_LIST_FORMS` that a headerless row has, or None."""
+    for form in EVENT_LIST_FORMS:
+        _, n_fields, file_at, onset_at, offset_at, label_at = form
+        if (len(cells) == n_fields and _is_number(cells[onset_at])
+                and _is_number(cells[offset_at]) and not _is_number(cells[label_at])
+                and (file_at is None or not _is_number(cells[file_at]))):
+            return form
+    return None
+
+
+def _list_rows(path: Path, rows: list[list[str]], lines: list[int], root: Path,
+               recording: Optional[str]) -> tuple[_Rows, list[str]]:
+    """The candidate events of a headerless event list (sed_eval / dcase_util forms)."""
+    trimmed = []
+    for cells in rows:
+        end = len(cells)
+        while end and not cells[end - 1]:
+            end -= 1
+        trimmed.append(cells[:end])
+    forms = [_list_form(cells) for cells in trimmed]
+    counts = Counter(form for form in forms if form is not None)
+    empty = [len(cells) == 1 and not _is_number(cells[0]) for cells in trimmed]
+    if not counts:
+        _refuse_list(path, trimmed, lines, empty)
+    main = counts.most_common(1)[0][0] if counts else EVENT_LIST_FORMS[1]
+    table_recording = None
+    if main[2] is None:
+        missing = "an event list without a file column (onset offset label)"
+        table_recording = _table_recording(path, root, recording, missing)
+    else:
+        _refuse_recording(path, recording, "its first field")
+    out = _Rows([], [], [], [], [])
+    empty_files = []
+    for cells, form, line, is_empty in zip(trimmed, forms, lines, empty):
+        if is_empty and main[2] is not None:
+            empty_files.append(_resolve(cells[0], root))
+            continue
+        if form is None or (form[2] is None) != (main[2] is None):
+            if form is not None or len(cells) > main[1]:
+                out.problems[len(out.lines)] = (
+                    f"{len(cells)} fields; expected the list's form: {main[0]}")
+            form, cells = main, cells + [""] * max(0, main[1] - len(cells))
+        _, _, file_at, onset_at, offset_at, label_at = form
+        out.files.append(table_recording if file_at is None else
+                         (_resolve(cells[file_at], root) if cells[file_at] else ""))
+        out.onset_text.append(cells[onset_at] if onset_at < len(cells) else "")
+        out.offset_text.append(cells[offset_at] if offset_at < len(cells) else "")
+        out.labels.append(cells[label_at] if label_at < len(cells) else "")
+        out.lines.append(line)
+    return out, empty_files
+
+
+def _refuse_list(path: Path, trimmed: list[list[str]], lines: list[int], empty: list[bool]):
+    """A headerless table with no event row: a weak-label list, a file list, or unreadable."""
+    if all(empty):
+        return  # only files without events: an empty events table
+    weak = [len(c) >= 2 and not any(_is_number(x) for x in c) for c in trimmed]
+    if sum(weak) > len(trimmed) / 2:
+        raise WeakLabelList(f"{path}: a clip-level (weak) label list (file, labels; no event "
+                            "times); read it with read_weak_labels")
+    first = next(i for i, e in enumerate(empty) if not e)
+    forms = "; ".join(form[0] for form in EVENT_LIST_FORMS)
+    raise ValueError(f"{path}, line {lines[first]}: {len(trimmed[first])} fields "
+                     f"{trimmed[first]!r} in no form of an event list; expected: {forms}")
 
 
 def read_annotation_folder(folder: PathArg, audio_root: Optional[PathArg] = None,
                            label_column: Optional[str] = None) -> pd.DataFrame:
-    """Read every ``*.txt``, ``*.csv`` and ``*.tsv`` table under ``folder`` (recursively).
+    """Read every ``*.txt``, ``*.csv``, ``*.tsv`` and ``*.ann`` table under ``folder``
+    (recursively; hidden files and folders left out).
 
-    Relative recording names resolve against ``audio_root``, or each table's own folder. A
-    ``.txt`` file whose first line has no tab, comma or semicolon (a README, notes) is no table:
-    it is skipped with a warning. Returns the events of all tables, sorted as
-    :func:`read_annotations`.
+    Relative recording names resolve against ``audio_root``, or each table's own folder. A file
+    that is no event table (a README whose first line has no tab, comma or semicolon, a list of
+    file names, a weak-label list) is left out with a warning and listed in ``attrs["skipped"]``
+    (line None). Returns the events of all tables, sorted as :func:`read_annotations`, with
+    ``attrs["skipped"]`` and ``attrs["empty_files"]`` of all tables.
 
     Raises:
-        ValueError: no table under the folder, or a bad table (as :func:`read_annotations`).
+        ValueError: no event table under the folder, or a table that cannot be read (as
+            :func:`read_annotations`).
         FileNotFoundError: no such folder.
     """
     folder = Path(folder)
@@ -350,17 +613,92 @@ def read_annotation_folder(folder: PathArg, audio_root: Optional[PathArg] = None
     paths = sorted(p for p in folder.rglob("*")
                    if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES
                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-    parts = []
+    parts, skipped, empty_files = [], [], []
     for path in paths:
-        if path.suffix.lower() == ".txt" and not _is_table(path):
-            warnings.warn(f"{path}: not an annotation table (no delimiter in its first line); "
-                          "skipped", stacklevel=2)
+        try:
+            if path.suffix.lower() == ".txt" and not _is_table(path):
+                raise NotAnEventTable(f"{path}: not an annotation table (no delimiter in its "
+                                      "first line)")
+            events = read_annotations(path, audio_root=audio_root, label_column=label_column)
+        except NotAnEventTable as error:
+            warnings.warn(f"{error}; skipped", stacklevel=2)
+            skipped.append({"file": str(path), "line": None,
+                            "reason": str(error).removeprefix(f"{path}: ")})
             continue
-        parts.append(read_annotations(path, audio_root=audio_root, label_column=label_column))
+        parts.append(events)
+        skipped += events.attrs.get("skipped", [])
+        empty_files += events.attrs.get("empty_files", [])
     if not parts:
         raise ValueError(f"no annotation tables ({', '.join('*' + s for s in TABLE_SUFFIXES)}) "
                          f"under {folder}")
-    return sort_events(pd.concat(parts, ignore_index=True))
+    events = sort_events(pd.concat(parts, ignore_index=True))
+    return _with_attrs(events, skipped, empty_files)
+
+
+def read_weak_labels(path: PathArg, audio_root: Optional[PathArg] = None) -> pd.DataFrame:
+    """Read a clip-level (weak) label list: one row per clip, ``file`` and its ``labels``.
+
+    Accepted: a header ``filename event_labels`` (DCASE 2019 task 4; also ``file``/``labels``/
+    ``tags``) or no header (``file labels``, as dcase_util reads tags); the labels separated by
+    commas or semicolons (in a comma-separated file, every field after the file name is a
+    label). A clip listed twice gets the labels of both rows; a clip with no label keeps an
+    empty list (a clip without any of the classes).
+
+    Returns:
+        DataFrame with columns file (absolute) and labels (list of str, in their order, without
+        repeats), sorted by file; ``attrs["skipped"]`` lists the rows left out.
+
+    Raises:
+        ValueError: an event table (with onset/offset), or no file / label column.
+        FileNotFoundError: no such list.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"label list {path} does not exist")
+    root = Path(os.path.abspath(audio_root if audio_root is not None else path.parent))
+    rows, lines = _read_rows(path)
+    file_at, labels_at = 0, None
+    if _is_header(rows[0]):
+        header = [cell.lower() for cell in rows[0]]
+        if _find(rows[0], ALIASES["onset"]) is not None and \
+                _find(rows[0], ALIASES["offset"]) is not None:
+            raise ValueError(f"{path}: an event table (onset and offset columns), not a "
+                             "clip-level label list; read it with read_annotations")
+        file_name, labels_name = _find(rows[0], ALIASES["file"]), _find(rows[0], WEAK_LABEL_COLUMNS)
+        if file_name is None or labels_name is None:
+            raise ValueError(f"{path}: expected columns filename and event_labels; columns "
+                             f"found: {', '.join(map(repr, rows[0]))}")
+        file_at, labels_at = header.index(file_name.lower()), header.index(labels_name.lower())
+        rows, lines = rows[1:], lines[1:]
+    return _weak_table(path, rows, lines, root, file_at, labels_at)
+
+
+def _weak_table(path: Path, rows, lines, root: Path, file_at: int,
+                labels_at: Optional[int]) -> pd.DataFrame:
+    labels_of: dict[str, list[str]] = {}
+    skipped = []
+    for cells, line in zip(rows, lines):
+        name = cells[file_at] if file_at < len(cells) else ""
+        if labels_at is None:
+            fields = cells[file_at + 1:]
+        else:
+            fields = [cells[labels_at]] if labels_at < len(cells) else []
+        if not name:
+            skipped.append({"file": str(path), "line": line, "reason": "missing file name"})
+            continue
+        if any(_is_number(value) for value in fields):
+            skipped.append({"file": str(path), "line": line, "reason": "a number among the "
+                            "labels (an event row with times, not clip-level labels)"})
+            continue
+        labels = [label.strip() for value in fields for label in re.split(r"[,;]", value)]
+        file = _resolve(name, root)
+        merged = labels_of.setdefault(file, [])
+        merged += [label for label in labels if label and label not in merged]
+    files = sorted(labels_of)
+    table = pd.DataFrame({"file": pd.Series(files, dtype=object),
+                          "labels": pd.Series([labels_of[f] for f in files], dtype=object)})
+    table.attrs = {"skipped": skipped}
+    return table
 
 
 # --------------------------------------------------------------------------------------------

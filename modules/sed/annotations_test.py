@@ -125,30 +125,33 @@ def test_tsv_with_label_column(tmp_path):
     assert read_annotations(path, label_column="call")["label"].tolist() == ["elephant"]
 
 
-@pytest.mark.parametrize("row, message", [
-    ("r.wav,5,5,dog", r"row 2 \(line 3\): offset 5 s <= onset 5 s"),
-    ("r.wav,6,5,dog", r"row 2 \(line 3\): offset 5 s <= onset 6 s"),
-    ("r.wav,-1,5,dog", r"row 2 \(line 3\): negative onset time -1"),
-    ("r.wav,1,2,", r"row 2 \(line 3\): missing label"),
-    ("r.wav,one,2,dog", r"row 2 \(line 3\): onset 'one' is not a number"),
-    ("r.wav,,2,dog", r"row 2 \(line 3\): missing onset time"),
-    (",1,2,dog", r"row 2 \(line 3\): missing recording"),
+@pytest.mark.parametrize("row, reason", [
+    ("r.wav,5,5,dog", "offset 5 s <= onset 5 s"),
+    ("r.wav,6,5,dog", "offset 5 s <= onset 6 s"),
+    ("r.wav,-1,5,dog", "negative onset time -1"),
+    ("r.wav,1,2,", "missing label"),
+    ("r.wav,one,2,dog", "onset 'one' is not a number of seconds"),
+    ("r.wav,,2,dog", "missing onset time"),
+    (",1,2,dog", "missing recording (empty file name)"),
+    ("r.wav,1,2,nocall", "BirdNET 'nocall' row (its placeholder for a file without "
+                         "detections, not a class)"),
 ])
-def test_bad_rows_are_named(tmp_path, row, message):
+def test_bad_rows_are_skipped_and_named(tmp_path, row, reason):
+    # One bad row never costs the rest of the table: skipped, listed with table, line, reason.
     path = tmp_path / "bad.csv"
-    path.write_text(f"file,onset,offset,label\nr.wav,0,1,cat\n{row}\n")
-    with pytest.raises(ValueError, match=message) as caught:
-        read_annotations(path)
-    text = str(caught.value)
-    assert text.startswith(str(path)) and "\n" not in text
+    path.write_text(f"file,onset,offset,label\nr.wav,0,1,cat\n{row}\nr.wav,7,8,cat\n")
+    events = read_annotations(path)
+    assert events["onset"].tolist() == [0.0, 7.0] and set(events["label"]) == {"cat"}
+    assert events.attrs["skipped"] == [{"file": str(path), "line": 3, "reason": reason}]
 
 
 def test_bad_raven_row_named_by_its_line(raven_table):
     text = raven_table.read_text().replace("\t2.75\t9.0\t", "\t9.5\t9.0\t")
     raven_table.write_text(text)
-    with pytest.raises(ValueError, match=r"site1.selections.txt, row 4 \(line 8\): offset 9 s "
-                                         r"<= onset 9.5 s"):
-        read_annotations(raven_table)
+    events = read_annotations(raven_table)
+    assert len(events) == 3 and 9.5 not in set(events["onset"])
+    assert events.attrs["skipped"] == [{"file": str(raven_table), "line": 8,
+                                        "reason": "offset 9 s <= onset 9.5 s"}]
 
 
 def test_missing_column_lists_found_columns_and_aliases(tmp_path):
@@ -168,11 +171,20 @@ def test_unusable_tables_are_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"no_end.txt: no Raven end time column; columns found: "
                                          r"'Selection', 'Begin Time \(s\)', 'Annotation'"):
         read_annotations(raven)
-    ragged = tmp_path / "ragged.csv"
+    ragged = tmp_path / "ragged.csv"  # a row with more fields than the header: that row only
     ragged.write_text("file,onset,offset,label\nr.wav,1,2,dog\nr.wav,3,4,dog,extra,more\n")
-    with pytest.raises(ValueError, match=r"ragged.csv: cannot parse the table") as caught:
-        read_annotations(ragged)
-    assert "\n" not in str(caught.value)
+    events = read_annotations(ragged)
+    assert events["onset"].tolist() == [1.0]
+    assert events.attrs["skipped"] == [{"file": str(ragged), "line": 3,
+                                        "reason": "6 fields, the header has 4"}]
+    unnamed = tmp_path / "notes.txt"  # no file column, and a name that tells no recording
+    unnamed.write_text("onset,offset,label\n1,2,dog\n")
+    with pytest.raises(ValueError, match=r"notes.txt: no file column with a value .* must be "
+                                         r"named <recording>.Table.1.selections.txt or") as c:
+        read_annotations(unnamed)
+    assert "\n" not in str(c.value)
+    assert read_annotations(unnamed, recording="a.wav")["file"].tolist() == [
+        str(tmp_path / "a.wav")]
 
 
 def test_raven_round_trip(tmp_path, raven_table):
@@ -241,11 +253,16 @@ def _empty(tmp_path: Path) -> Path:
     return folder
 
 
-def test_folder_names_the_bad_table(tmp_path):
+def test_folder_keeps_the_good_rows_and_names_the_bad_table(tmp_path):
     folder = tmp_path / "tables"
     folder.mkdir()
     (folder / "a.csv").write_text("file,onset,offset,label\nr.wav,1,2,x\n")
-    (folder / "b.csv").write_text("file,onset,offset,label\nr.wav,3,2,x\n")
-    with pytest.raises(ValueError, match=r"b.csv, row 1 \(line 2\)"):
+    (folder / "b.csv").write_text("file,onset,offset,label\nr.wav,3,2,x\nr.wav,5,6,y\n")
+    events = read_annotation_folder(folder)
+    assert events["label"].tolist() == ["x", "y"]
+    assert events.attrs["skipped"] == [{"file": str(folder / "b.csv"), "line": 2,
+                                        "reason": "offset 2 s <= onset 3 s"}]
+    (folder / "c.csv").write_text("file,start,duration,label\nr.wav,1,2,dog\n")
+    with pytest.raises(ValueError, match=r"c.csv: no offset column"):
         read_annotation_folder(folder)
     assert os.path.isabs(read_annotations(folder / "a.csv")["file"].iloc[0])
