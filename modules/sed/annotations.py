@@ -186,11 +186,9 @@ def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
 
 
 def _is_header(cells: list[str]) -> bool:
-    """Whether a first row names columns (no number in it, not a lone audio file name)."""
-    filled = [cell for cell in cells if cell]
-    if any(_is_number(cell) for cell in filled):
-        return False
-    return not (len(filled) == 1 and filled[0].lower().endswith(AUDIO_SUFFIXES))
+    """Whether a first row names columns (no number and no audio file name in it)."""
+    return not any(cell and (_is_number(cell) or cell.lower().endswith(AUDIO_SUFFIXES))
+                   for cell in cells)
 
 
 @dataclass
@@ -664,7 +662,8 @@ def read_weak_labels(path: PathArg, audio_root: Optional[PathArg] = None) -> pd.
                 _find(rows[0], ALIASES["offset"]) is not None:
             raise ValueError(f"{path}: an event table (onset and offset columns), not a "
                              "clip-level label list; read it with read_annotations")
-        file_name, labels_name = _find(rows[0], ALIASES["file"]), _find(rows[0], WEAK_LABEL_COLUMNS)
+        file_name = _find(rows[0], ALIASES["file"])
+        labels_name = _find(rows[0], WEAK_LABEL_COLUMNS)
         if file_name is None or labels_name is None:
             raise ValueError(f"{path}: expected columns filename and event_labels; columns "
                              f"found: {', '.join(map(repr, rows[0]))}")

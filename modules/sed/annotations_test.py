@@ -266,3 +266,188 @@ def test_folder_keeps_the_good_rows_and_names_the_bad_table(tmp_path):
     with pytest.raises(ValueError, match=r"c.csv: no offset column"):
         read_annotation_folder(folder)
     assert os.path.isabs(read_annotations(folder / "a.csv")["file"].iloc[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Tables as other tools write them. Each fixture is written the way the other tool writes it;
+# the comment above it says what it follows.
+
+from modules.sed.annotations import NotAnEventTable, WeakLabelList, read_weak_labels  # noqa: E402
+
+
+def test_raven_pro_table_crlf_views_and_an_empty_label(tmp_path):
+    # Raven Pro 1.6 "Save Selection Table": tab-separated, CRLF line ends (Windows), one row per
+    # view (Waveform 1, Spectrogram 1) with the same Selection id, Begin File and File Offset (s)
+    # columns added by the user, an Annotation column; selection 2 was left unannotated.
+    header = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
+              "High Freq (Hz)\tBegin File\tFile Offset (s)\tAnnotation")
+    rows = ["1\tWaveform 1\t1\t1.25\t2.5\t0.000\t0.000\tsite_a.wav\t1.25\tgibbon",
+            "1\tSpectrogram 1\t1\t1.25\t2.5\t400.0\t2200.0\tsite_a.wav\t1.25\tgibbon",
+            "2\tWaveform 1\t1\t4.0\t5.5\t0.000\t0.000\tsite_a.wav\t4.0\t",
+            "2\tSpectrogram 1\t1\t4.0\t5.5\t300.0\t900.0\tsite_a.wav\t4.0\t",
+            "3\tWaveform 1\t1\t3610.0\t3612.0\t0.000\t0.000\tsite_b.wav\t10.0\tgibbon",
+            "3\tSpectrogram 1\t1\t3610.0\t3612.0\t500.0\t2000.0\tsite_b.wav\t10.0\tgibbon"]
+    path = tmp_path / "site.Table.1.selections.txt"
+    path.write_bytes(("\r\n".join([header] + rows) + "\r\n").encode("utf-8"))
+    events = read_annotations(path)
+    assert events[["onset", "offset", "label"]].to_numpy().tolist() == [
+        [1.25, 2.5, "gibbon"], [10.0, 12.0, "gibbon"]]
+    assert events["file"].tolist() == [str(tmp_path / "site_a.wav"), str(tmp_path / "site_b.wav")]
+    assert events.attrs["skipped"] == [{"file": str(path), "line": 4, "reason": "missing label"}]
+    # The same table saved by Excel: a UTF-8 byte-order mark before the header.
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    pd.testing.assert_frame_equal(read_annotations(path), events)
+
+
+BIRDNET_OLD_HEADER = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
+                      "High Freq (Hz)\tSpecies Code\tCommon Name\tConfidence\n")
+BIRDNET_HEADER = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
+                  "High Freq (Hz)\tCommon Name\tSpecies Code\tConfidence\tBegin Path\t"
+                  "File Offset (s)\n")
+
+
+def test_birdnet_tables_named_after_the_recording_and_nocall(tmp_path):
+    # BirdNET-Analyzer's saveAsSelectionTable (analyze.py, 2021-22): the header above, one
+    # "Spectrogram 1" row per detection, file named <recording>.BirdNET.selection.table.txt
+    # (the audio extension dropped), no file column.
+    old = tmp_path / "XC558716.BirdNET.selection.table.txt"
+    old.write_text(BIRDNET_OLD_HEADER
+                   + "1\tSpectrogram 1\t1\t0.0\t3.0\t150\t15000\teurwre\tEurasian Wren\t0.9213\n"
+                   + "2\tSpectrogram 1\t1\t6.0\t9.0\t150\t15000\tgretit1\tGreat Tit\t0.5120\n")
+    events = read_annotations(old)
+    assert events["file"].tolist() == [str(tmp_path / "XC558716.wav")] * 2
+    assert events["label"].tolist() == ["Eurasian Wren", "Great Tit"]  # Common Name
+    assert read_annotations(old, label_column="Species Code")["label"].tolist() == [
+        "eurwre", "gretit1"]
+    # birdnet_analyzer/analyze/utils.py generate_raven_table (1.5+): Begin Path (the analysed
+    # file's path) and File Offset (s) added; a file without detections gets one "nocall" row.
+    audio = tmp_path / "audio" / "night.flac"
+    new = tmp_path / "out" / "night.BirdNET.selection.table.txt"
+    new.parent.mkdir()
+    new.write_text(BIRDNET_HEADER
+                   + f"1\tSpectrogram 1\t1\t0\t3\t0\t15000\tnocall\tnocall\t1.0\t{audio}\t0\n")
+    events = read_annotations(new)
+    assert events.empty and list(events.columns) == ["file", "onset", "offset", "label"]
+    assert events.attrs["skipped"] == [{"file": str(new), "line": 2, "reason": (
+        "BirdNET 'nocall' row (its placeholder for a file without detections, not a class)")}]
+    new.write_text(BIRDNET_HEADER
+                   + f"1\tSpectrogram 1\t1\t3.0\t6.0\t0\t15000\tTawny Owl\ttawowl1\t0.8\t{audio}\t3.0\n")
+    assert read_annotations(new)[["file", "onset", "label"]].to_numpy().tolist() == [
+        [str(audio), 3.0, "Tawny Owl"]]
+    with pytest.raises(ValueError, match="names its recordings .*'Begin Path'"):
+        read_annotations(new, recording="other.wav")
+
+
+def test_koogu_selection_tables(tmp_path):
+    # Koogu's inference.py _combine_and_write: no View column, "Low/High Frequency (Hz)", Score
+    # and the label in Tags, and a last "Begin Path" column left empty (its format is " ").
+    # Analysing one file gives <stem>.selections.txt without Begin File.
+    single = tmp_path / "NARW_0001.selections.txt"
+    single.write_text("Selection\tBegin Time (s)\tEnd Time (s)\tLow Frequency (Hz)\t"
+                      "High Frequency (Hz)\tScore\tTags\tBegin Path\n"
+                      "1\t12.000000\t14.000000\t50.00\t250.00\t0.97\tNARW\t \n"
+                      "2\t30.500000\t32.500000\t50.00\t250.00\t0.61\tNARW\t \n")
+    events = read_annotations(single)
+    assert events["file"].tolist() == [str(tmp_path / "NARW_0001.wav")] * 2
+    assert events[["onset", "offset", "label"]].to_numpy().tolist() == [
+        [12.0, 14.0, "NARW"], [30.5, 32.5, "NARW"]]
+    # combine_outputs: Begin File and File Offset (s) added, Begin Time counting from the
+    # start of the first file of the folder (the second file starts at 900 s).
+    combined = tmp_path / "results.selections.txt"
+    combined.write_text("Selection\tBegin Time (s)\tEnd Time (s)\tLow Frequency (Hz)\t"
+                        "High Frequency (Hz)\tBegin File\tFile Offset (s)\tScore\tTags\t"
+                        "Begin Path\n"
+                        "1\t12.000000\t14.000000\t50.00\t250.00\tA.wav\t12.000000\t0.97\tNARW\t \n"
+                        "2\t905.000000\t907.000000\t50.00\t250.00\tB.wav\t5.000000\t0.88\t\t \n")
+    events = read_annotations(combined)
+    assert events[["file", "onset", "offset"]].to_numpy().tolist() == [
+        [str(tmp_path / "A.wav"), 12.0, 14.0]]
+    assert events.attrs["skipped"] == [{"file": str(combined), "line": 3,
+                                        "reason": "missing label"}]
+
+
+def test_sed_eval_event_list_forms(tmp_path):
+    # sed_eval.io.load_event_list / dcase_util MetaDataContainer.load, headerless forms:
+    # [onset offset label] (DCASE 2016 task 3 .ann, tab-separated; the recording is named by the
+    # list), [file onset offset label] (comma-separated), [file scene onset offset label] and
+    # DCASE 2017 task 3's [file scene onset offset label source identifier].
+    ann = tmp_path / "a001.ann"
+    ann.write_text("21.64715\t23.00552\talert\n7.546220\t9.014880\tdoorslam\n")
+    events = read_annotations(ann)
+    assert events["file"].tolist() == [str(tmp_path / "a001.wav")] * 2
+    assert events[["onset", "label"]].to_numpy().tolist() == [[7.54622, "doorslam"],
+                                                             [21.64715, "alert"]]
+    other = tmp_path / "list.txt"
+    other.write_text(ann.read_text())
+    with pytest.raises(ValueError, match="list.txt: an event list without a file column"):
+        read_annotations(other)
+    assert set(read_annotations(other, recording="b.wav")["file"]) == {str(tmp_path / "b.wav")}
+
+    four = tmp_path / "four.csv"
+    four.write_text("audio/b093.wav,0.5,1.25,car\naudio/b093.wav,two,3,car\n"
+                    "audio/b094.wav,2,3,brakes squeaking\n")
+    events = read_annotations(four)
+    assert events["label"].tolist() == ["car", "brakes squeaking"]
+    assert events.attrs["skipped"] == [{"file": str(four), "line": 2,
+                                        "reason": "onset 'two' is not a number of seconds"}]
+    seven = tmp_path / "street.txt"
+    seven.write_text("audio/street/a001.wav\tstreet\t1.589213\t2.38382\tpeople walking\tm\ta001\n"
+                     "audio/street/a001.wav\tstreet\t4.0\t5.5\tcar\tm\ta001\n"
+                     "audio/street/a002.wav\n")
+    events = read_annotations(seven)
+    assert events["label"].tolist() == ["people walking", "car"]
+    assert events.attrs["empty_files"] == [str(tmp_path / "audio" / "street" / "a002.wav")]
+    five = tmp_path / "five.txt"
+    five.write_text("a.wav\thome\t1\t2\tdishes\n")
+    assert read_annotations(five)["label"].tolist() == ["dishes"]
+
+
+def test_dcase2019_tsv_with_files_without_events(tmp_path):
+    # DCASE 2019 task 4 metadata/validation/validation.tsv: header filename onset offset
+    # event_label, tab-separated; a clip without events is its name followed by empty fields.
+    path = tmp_path / "validation.tsv"
+    path.write_text("filename\tonset\toffset\tevent_label\n"
+                    "YOTsn73eqbfc_10.000_20.000.wav\t0.163\t0.665\tAlarm_bell_ringing\n"
+                    "YU0Cg_t_3TdI_30.000_40.000.wav\t\t\t\n"
+                    "Y70CtvdsGQf4_2.000_12.000.wav\t\t\t\n"
+                    "YOTsn73eqbfc_10.000_20.000.wav\t2.0\t4.5\tSpeech\n")
+    events = read_annotations(path, audio_root=tmp_path / "audio")
+    assert events["label"].tolist() == ["Alarm_bell_ringing", "Speech"]
+    assert events.attrs["empty_files"] == [
+        str(tmp_path / "audio" / "Y70CtvdsGQf4_2.000_12.000.wav"),
+        str(tmp_path / "audio" / "YU0Cg_t_3TdI_30.000_40.000.wav")]
+    assert events.attrs["skipped"] == []
+
+
+def test_weak_labels(tmp_path):
+    # DCASE 2019 task 4 metadata/train/weak.tsv: filename, event_labels (comma-separated).
+    path = tmp_path / "weak.tsv"
+    path.write_text("filename\tevent_labels\n"
+                    "Y-BJNMHMZDcU_50.000_60.000.wav\tAlarm_bell_ringing,Dog\n"
+                    "Y00pbt6aJV8Y_350.000_360.000.wav\tSpeech\n"
+                    "\tDog\n")
+    with pytest.raises(WeakLabelList, match="weak.tsv: a clip-level .* read_weak_labels"):
+        read_annotations(path)
+    labels = read_weak_labels(path)
+    assert labels["file"].tolist() == [str(tmp_path / "Y-BJNMHMZDcU_50.000_60.000.wav"),
+                                       str(tmp_path / "Y00pbt6aJV8Y_350.000_360.000.wav")]
+    assert labels["labels"].tolist() == [["Alarm_bell_ringing", "Dog"], ["Speech"]]
+    assert labels.attrs["skipped"] == [{"file": str(path), "line": 4,
+                                        "reason": "missing file name"}]
+    # dcase_util's headerless tags form: [file][tab][tags delimited with ;]
+    bare = tmp_path / "tags.txt"
+    bare.write_text("a.wav\tdog;cat\nb.wav\tcat\n")
+    assert read_weak_labels(bare)["labels"].tolist() == [["dog", "cat"], ["cat"]]
+    strong = tmp_path / "strong.tsv"
+    strong.write_text("filename\tonset\toffset\tevent_label\na.wav\t1\t2\tdog\n")
+    with pytest.raises(ValueError, match="an event table"):
+        read_weak_labels(strong)
+    # In a folder, a weak-label list (and DCASE's filename-only unlabel_in_domain.tsv) is no
+    # event table: left out with a warning and listed as skipped.
+    (tmp_path / "unlabel_in_domain.tsv").write_text("filename\nY1.wav\nY2.wav\n")
+    with pytest.warns(UserWarning, match="weak"):
+        events = read_annotation_folder(tmp_path)
+    assert [(s["file"], s["line"]) for s in events.attrs["skipped"]] == [
+        (str(tmp_path / "tags.txt"), None), (str(tmp_path / "unlabel_in_domain.tsv"), None),
+        (str(tmp_path / "weak.tsv"), None)]
+    assert issubclass(WeakLabelList, NotAnEventTable)
