@@ -1,5 +1,5 @@
-"""``spectrain inspect raw --basedir DIR`` and ``spectrain inspect netcdf --input FILE``: look at
-data before training on it."""
+"""``spectrain inspect raw --basedir DIR``, ``spectrain inspect netcdf --input FILE`` and
+``spectrain inspect annotations FILE|FOLDER``: look at data before training on it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,22 @@ def register(subparsers) -> None:
     netcdf = what.add_parser("netcdf", help="a feature set (.nc): instances, labels, folds")
     netcdf.add_argument("--input", required=True, type=Path)
     netcdf.set_defaults(handler=run_netcdf)
+    annotations = what.add_parser(
+        "annotations", help="annotation tables: events per label and recording, skipped rows",
+        description="Read an annotation table (Raven / BirdNET / Koogu selection table, "
+                    "CSV/TSV, DCASE or sed_eval event list, weak-label list) or every table "
+                    "under a folder; print events per label and per recording, the total "
+                    "duration, recordings listed without events, and every row skipped with "
+                    "its file, line and reason.")
+    annotations.add_argument("path", type=Path, metavar="FILE|FOLDER")
+    annotations.add_argument("--label-column", metavar="C",
+                             help="the tables' label column, if not a usual name")
+    annotations.add_argument("--recording", metavar="R",
+                             help="the recording of a table without a file column")
+    annotations.add_argument("--audio-root", type=Path, metavar="DIR",
+                             help="relative recording names resolve against this folder "
+                                  "(default: each table's folder)")
+    annotations.set_defaults(handler=run_annotations)
 
 
 def run_raw(args) -> int:
@@ -39,4 +55,16 @@ def run_netcdf(args) -> int:
         print(inspect_netcdf(args.input))
     except FeatureSetError as error:
         raise CommandError(f"spectrain inspect netcdf: {error}") from None
+    return 0
+
+
+def run_annotations(args) -> int:
+    from modules.sed.annotation_summary import inspect_annotations
+
+    try:
+        _, text = inspect_annotations(args.path, audio_root=args.audio_root,
+                                      label_column=args.label_column, recording=args.recording)
+    except (ValueError, FileNotFoundError) as error:
+        raise CommandError(f"spectrain inspect annotations: {error}") from None
+    print(text)
     return 0

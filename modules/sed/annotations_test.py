@@ -451,3 +451,59 @@ def test_weak_labels(tmp_path):
         (str(tmp_path / "tags.txt"), None), (str(tmp_path / "unlabel_in_domain.tsv"), None),
         (str(tmp_path / "weak.tsv"), None)]
     assert issubclass(WeakLabelList, NotAnEventTable)
+
+
+def test_inspect_annotations_command(tmp_path, capsys):
+    from modules.cli import main
+
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    # A BirdNET-Analyzer table (generate_raven_table, 1.5+) with a nocall file and a Raven Pro
+    # table with an empty annotation (both views), as in the tests above.
+    (folder / "a.BirdNET.selection.table.txt").write_text(
+        BIRDNET_HEADER
+        + f"1\tSpectrogram 1\t1\t0.0\t3.0\t0\t15000\tGreat Tit\tgretit1\t0.9\t{tmp_path}/a.wav\t0.0\n"
+        + f"2\tSpectrogram 1\t1\t6.0\t9.0\t0\t15000\tGreat Tit\tgretit1\t0.7\t{tmp_path}/a.wav\t6.0\n")
+    (folder / "b.BirdNET.selection.table.txt").write_text(
+        BIRDNET_HEADER
+        + f"1\tSpectrogram 1\t1\t0\t3\t0\t15000\tnocall\tnocall\t1.0\t{tmp_path}/b.wav\t0\n")
+    (folder / "c.Table.1.selections.txt").write_text(
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tAnnotation\n"
+        "1\tWaveform 1\t1\t2.0\t2.5\t\n1\tSpectrogram 1\t1\t2.0\t2.5\t\n"
+        "2\tWaveform 1\t1\t4.0\t5.0\tWren\n2\tSpectrogram 1\t1\t4.0\t5.0\tWren\n")
+    assert main(["inspect", "annotations", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "3 events, 2 labels, 2 recordings, 7.00 s annotated in total" in out
+    assert "Great Tit" in out and str(tmp_path / "a.wav") in out
+    assert "rows skipped: 2" in out
+    assert f"{folder / 'b.BirdNET.selection.table.txt'}, line 2: BirdNET 'nocall' row" in out
+    assert f"{folder / 'c.Table.1.selections.txt'}, line 2: missing label" in out
+
+    headerless = tmp_path / "list.txt"
+    headerless.write_text("1.0\t2.0\tdog\n")
+    with pytest.raises(SystemExit, match="spectrain inspect annotations: .*list.txt: an event "
+                                         "list without a file column"):
+        main(["inspect", "annotations", str(headerless)])
+    assert main(["inspect", "annotations", str(headerless), "--recording", "r.wav"]) == 0
+    assert "1 events, 1 labels, 1 recordings" in capsys.readouterr().out
+    weak = tmp_path / "weak.tsv"
+    weak.write_text("filename\tevent_labels\nY1.wav\tDog,Cat\nY2.wav\tDog\n")
+    assert main(["inspect", "annotations", str(weak)]) == 0
+    out = capsys.readouterr().out
+    assert "2 clips, 2 labels" in out and "Dog" in out
+
+
+def test_clips_prints_the_skipped_rows(tmp_path, capsys):
+    import soundfile
+
+    from modules.cli import main
+
+    soundfile.write(tmp_path / "rec.wav", np.zeros(16000 * 30, "float32"), 16000)
+    table = tmp_path / "rec.Table.1.selections.txt"  # Raven Pro, one view, one empty label
+    table.write_text("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tAnnotation\n"
+                     "1\tSpectrogram 1\t1\t2.0\t3.0\tdog\n2\tSpectrogram 1\t1\t8.0\t9.0\t\n")
+    assert main(["clips", "--annotations", str(table), "--output", str(tmp_path / "out"),
+                 "--clip-length", "5", "--backgrounds", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "annotation rows skipped: 1" in out and f"{table}, line 3: missing label" in out
+    assert "1 clips" in out

@@ -2,7 +2,11 @@
 
     spectrain clips --annotations PATH (a table or a folder of tables) [--audio-root DIR]
         --output DIR [--clip-length 20] [--event-offset SECONDS|random] [--target-sr HZ]
-        [--backgrounds N] [--dev] [--seed 0] [--label-column NAME] [--no-progress]
+        [--backgrounds N] [--dev] [--seed 0] [--label-column NAME] [--recording R]
+        [--no-progress]
+
+Annotation rows that cannot be used (an empty label, a bad time, BirdNET's ``nocall``) are
+skipped, and printed with their table, line and reason before the clips are cut.
 
 :mod:`modules.commands.clips` registers the command: its parser from :func:`add_clips_command`,
 its handler :func:`run_clips`.
@@ -40,6 +44,8 @@ def add_clips_command(subparsers) -> argparse.ArgumentParser:
     clips.add_argument("--seed", type=int, default=0)
     clips.add_argument("--label-column", metavar="NAME",
                        help="the annotation tables' label column, if not a usual name")
+    clips.add_argument("--recording", metavar="R",
+                       help="the recording of a table without a file column (one table only)")
     clips.add_argument("--max-files-per-folder", type=int, default=1000,
                        help="clips per sub-folder 0000/, 0001/, ... (default 1000)")
     clips.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -80,22 +86,30 @@ def summary(metadata, output_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def skipped_rows_text(events) -> str:
+    """What ``spectrain clips`` prints about the annotation rows it left out (none: "")."""
+    from .annotation_summary import format_skipped
+
+    skipped = events.attrs.get("skipped", [])
+    if not skipped:
+        return ""
+    return "annotation " + "\n".join(format_skipped(skipped, limit=20))
+
+
 def run_clips(args: argparse.Namespace) -> int:
     """Run ``spectrain clips`` with parsed arguments; 0 when clips were written, else 1."""
-    from .annotations import read_annotation_folder, read_annotations
+    from .annotation_summary import read_events
     from .clips import make_clips
 
     event_offset = _event_offset(args.event_offset)
     source = Path(args.annotations)
     try:
-        if source.is_dir():
-            events = read_annotation_folder(source, audio_root=args.audio_root,
-                                            label_column=args.label_column)
-        elif source.is_file():
-            events = read_annotations(source, audio_root=args.audio_root,
-                                      label_column=args.label_column)
-        else:
+        if not source.exists():
             raise SystemExit(f"spectrain clips: --annotations {source} does not exist")
+        events = read_events(source, audio_root=args.audio_root, label_column=args.label_column,
+                             recording=getattr(args, "recording", None))
+        if skipped_rows_text(events):
+            print(skipped_rows_text(events))
         metadata = make_clips(
             events, args.output, clip_length=args.clip_length, event_offset=event_offset,
             target_sr=args.target_sr, n_background=args.backgrounds, seed=args.seed,
