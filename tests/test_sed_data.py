@@ -82,6 +82,7 @@ def test_raven_tables_read_back(elephant):
         back = read_annotations(table)
         expected = elephant["events"][elephant["events"]["file"] == str(wav)]
         pd.testing.assert_frame_equal(back, expected.reset_index(drop=True))
+        assert back.attrs == {"skipped": [], "empty_files": []}  # nothing left out
 
 
 def test_given_times_labels_and_determinism(esc10, tmp_path):

@@ -668,18 +668,23 @@ def read_weak_labels(path: PathArg, audio_root: Optional[PathArg] = None) -> pd.
             raise ValueError(f"{path}: expected columns filename and event_labels; columns "
                              f"found: {', '.join(map(repr, rows[0]))}")
         file_at, labels_at = header.index(file_name.lower()), header.index(labels_name.lower())
+        n_columns = len(rows[0])
         rows, lines = rows[1:], lines[1:]
-    return _weak_table(path, rows, lines, root, file_at, labels_at)
+    else:
+        n_columns = 0
+    return _weak_table(path, rows, lines, root, file_at, labels_at, n_columns)
 
 
-def _weak_table(path: Path, rows, lines, root: Path, file_at: int,
-                labels_at: Optional[int]) -> pd.DataFrame:
+def _weak_table(path: Path, rows, lines, root: Path, file_at: int, labels_at: Optional[int],
+                n_columns: int = 0) -> pd.DataFrame:
     labels_of: dict[str, list[str]] = {}
     skipped = []
     for cells, line in zip(rows, lines):
         name = cells[file_at] if file_at < len(cells) else ""
         if labels_at is None:
             fields = cells[file_at + 1:]
+        elif labels_at == n_columns - 1:  # the last column: unquoted commas split it further
+            fields = cells[labels_at:]
         else:
             fields = [cells[labels_at]] if labels_at < len(cells) else []
         if not name:

@@ -438,6 +438,10 @@ def test_weak_labels(tmp_path):
     bare = tmp_path / "tags.txt"
     bare.write_text("a.wav\tdog;cat\nb.wav\tcat\n")
     assert read_weak_labels(bare)["labels"].tolist() == [["dog", "cat"], ["cat"]]
+    unquoted = tmp_path / "weak.csv"  # a comma-separated copy, the label list not quoted
+    unquoted.write_text("filename,event_labels\na.wav,Dog,Cat\nb.wav,\"Speech,Dog\"\n")
+    assert read_weak_labels(unquoted)["labels"].tolist() == [["Dog", "Cat"], ["Speech", "Dog"]]
+    unquoted.unlink()
     strong = tmp_path / "strong.tsv"
     strong.write_text("filename\tonset\toffset\tevent_label\na.wav\t1\t2\tdog\n")
     with pytest.raises(ValueError, match="an event table"):
