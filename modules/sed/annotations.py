@@ -170,7 +170,7 @@ def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
     text = _read_text(path)
     _, first = _split_header(text)
     if not first:
-        raise ValueError(f"{path}: empty file, expected an annotation table")
+        raise NotAnEventTable(f"{path}: empty file, expected an annotation table")
     reader = csv.reader(io.StringIO(text), delimiter=_delimiter(first) or "\t", quotechar='"')
     rows, lines = [], []
     try:
@@ -584,6 +584,9 @@ def _refuse_list(path: Path, trimmed: list[list[str]], lines: list[int], empty: 
         raise WeakLabelList(f"{path}: a clip-level (weak) label list (file, labels; no event "
                             "times); read it with read_weak_labels")
     first = next(i for i, e in enumerate(empty) if not e)
+    if all(len(c) == 2 and all(map(_is_number, c)) for c in trimmed):
+        raise ValueError(f"{path}: only onset, offset pairs (sed_eval's two-column form): no "
+                         "labels to train on; expected onset offset label")
     forms = "; ".join(form[0] for form in EVENT_LIST_FORMS)
     raise ValueError(f"{path}, line {lines[first]}: {len(trimmed[first])} fields "
                      f"{trimmed[first]!r} in no form of an event list; expected: {forms}")

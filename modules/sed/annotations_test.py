@@ -397,6 +397,15 @@ def test_sed_eval_event_list_forms(tmp_path):
     events = read_annotations(seven)
     assert events["label"].tolist() == ["people walking", "car"]
     assert events.attrs["empty_files"] == [str(tmp_path / "audio" / "street" / "a002.wav")]
+    pairs = tmp_path / "pairs.txt"  # sed_eval's [onset offset]: events without a class
+    pairs.write_text("1.0\t2.0\n3\t4\n")
+    with pytest.raises(ValueError, match="pairs.txt: only onset, offset pairs"):
+        read_annotations(pairs, recording="a.wav")
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("a.wav\t1\t2\tdog\n1.0\t2.0\tcat\n")
+    assert read_annotations(mixed).attrs["skipped"] == [{"file": str(mixed), "line": 2, "reason": (
+        "3 fields; expected the list's form: file onset offset label")}]
+    pairs.unlink(), mixed.unlink()
     five = tmp_path / "five.txt"
     five.write_text("a.wav\thome\t1\t2\tdishes\n")
     assert read_annotations(five)["label"].tolist() == ["dishes"]
