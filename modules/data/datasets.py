@@ -3,8 +3,10 @@ is and how to read it.
 
 ``register_dataset(name, source, loader)``: ``loader`` is a layout name of
 :data:`modules.data.layouts.DATASET_LAYOUTS`, a loader function, or None to detect the layout
-when the dataset is loaded. The modules that know a dataset register it (:mod:`.esc`: Esc10 and
-Esc50; :mod:`.respiratory`: Icbhi, Jordan and Bd); trainers register their own.
+when the dataset is loaded; ``register_dataset(name, source, layout="class_folders")`` names the
+layout (what to do when detection is not sure and says so). The modules that know a dataset
+register it (:mod:`.esc`: Esc10 and Esc50; :mod:`.urbansound`: UrbanSound8K;
+:mod:`.respiratory`: Icbhi, Jordan and Bd); trainers register their own.
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ class DatasetSpec:
             ValueError: a task (non-empty) for a loader that takes none.
         """
         options = self.loader_options(task)  # a task error before locating anything
-        table = make_table((self.loader or load_auto)(self.locate(data_root), **options))
+        loaded = (self.loader or load_auto)(self.locate(data_root), **options)
+        table = make_table(loaded)
+        table.attrs.update(getattr(loaded, "attrs", {}))  # e.g. the rows a loader skipped
         table["dataset"] = pd.array([self.name] * len(table), dtype=STRING_DTYPE)
         return table
 
@@ -105,7 +109,8 @@ def _resolve_loader(loader: Loader) -> Optional[Callable[[PathArg], pd.DataFrame
     raise TypeError(f"loader must be None, a loader name or a function, got {loader!r}")
 
 
-def register_dataset(name: str, source: Source, loader: Loader = None) -> None:
+def register_dataset(name: str, source: Source, loader: Loader = None,
+                     layout: Optional[str] = None) -> None:
     """Register (or replace) a dataset that ``load_datasets`` can switch on by name.
 
     Args:
@@ -114,16 +119,30 @@ def register_dataset(name: str, source: Source, loader: Loader = None) -> None:
             a callable is called lazily, only when the dataset is loaded, with
             ``data_root=...`` if it accepts that argument, else with none.
         loader: None (detect the layout), a loader function, or the name of a registered
-            layout: "esc_folders", "esc50_csv", "class_folders", "manifest", "waveform_pack",
-            "feature_set", "sed_clips". A loader function may
+            layout: "manifest", "esc50_csv", "esc_folders", "urbansound8k", "dcase_setup",
+            "class_folders", "waveform_pack", "feature_set", "sed_clips". A loader function may
             take ``task`` (it then gets ``parameters.task``, or None) and ``name`` (it then
             gets the registered name) keyword arguments; see :meth:`DatasetSpec.load`.
+        layout: the name of a registered layout, instead of ``loader`` (the two are one choice:
+            give one). E.g. ``layout="class_folders"`` for a folder of class folders whose
+            names detection does not take for classes (``train``, ``fold3``, ...).
+
+    Raises:
+        ValueError: an empty name, an unknown layout name, or both ``loader`` and ``layout``.
+        TypeError: a source that is neither a path nor a callable; a bad loader.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataset name must be a non-empty string, got {name!r}")
     if not (callable(source) or isinstance(source, (str, os.PathLike))):
         raise TypeError(f"dataset {name!r}: source must be a path or a callable returning one, "
                         f"got {source!r}")
+    if layout is not None:
+        if loader is not None:
+            raise ValueError(f"dataset {name!r}: give loader= or layout=, not both")
+        if not isinstance(layout, str) or layout not in DATASET_LAYOUTS:
+            raise ValueError(f"dataset {name!r}: unknown layout {layout!r}; expected one of "
+                             f"{', '.join(DATASET_LAYOUTS)}")
+        loader = layout
     _REGISTRY[name] = DatasetSpec(name, source, _resolve_loader(loader))
 
 
