@@ -8,19 +8,26 @@ picks one like auDeep's meta parser does, so ``parse(basedir)`` needs no parser 
 name             layout                                                    folds / partitions
 ===============  ========================================================  ===================
 esc              ``NNN - Class name/<fold>-<id>-<take>.ogg`` (ESC-10/50)   5 folds
+esc50            ``meta/esc50.csv`` + ``audio/`` (the ESC-50 release)      5 folds
 urbansound8k     ``metadata/UrbanSound8K.csv`` + ``audio/fold<N>/``        10 folds
-dcase            ``meta.txt`` + ``evaluation_setup/fold<N>_train.txt``     one per train list
+dcase            ``evaluation_setup/fold<N>_train.csv|txt`` (+ meta)       one per train list
 partitioned      ``train|devel|test/<label>/<files>``                      partitions 0/1/2
 cross_validated  ``fold_1 .. fold_N/<label>/<files>`` (N >= 2)             N folds
 no_metadata      audio files anywhere below the folder                     none, unlabelled
 ===============  ========================================================  ===================
 
-Detection: the five structured layouts are tried; exactly one must fit (two fitting is an
+Detection: the six structured layouts are tried; exactly one must fit (two fitting is an
 error, as in auDeep: name the parser then). When none fits, a folder holding audio files
 anywhere below it is read with ``no_metadata`` (auDeep only uses that parser when asked). The
 layouts register in a :class:`modules.data.layouts.LayoutRegistry`, the detection the job
-loaders use too, and ``esc`` reads names with the one ESC naming rule
-(:mod:`modules.data.esc_names`).
+loaders use too; ``esc`` reads names with the one ESC naming rule
+(:mod:`modules.data.esc_names`), and ``esc50``, ``urbansound8k`` and ``dcase`` read their
+metadata with the job loaders' readers (:func:`modules.data.esc.read_esc50`,
+:func:`modules.data.urbansound.read_urbansound8k`, :func:`modules.data.dcase.read_dcase_setup`):
+a metadata row that cannot be used is printed (file, line, reason), kept in
+``ParsedDataset.skipped`` and left out, never costing the rest. A class folder of
+``partitioned`` / ``cross_validated`` named like a part of a layout (``audio``, ``fold3``, ...;
+:func:`modules.data.folders.not_a_class_name`) is not taken for a class.
 
 Conventions (shared by all parsers):
 
@@ -28,7 +35,9 @@ Conventions (shared by all parsers):
   only the base name for ESC, UrbanSound8K and DCASE; the relative path is unique).
 * ``cv_folds`` has one entry per fold: ``VALID`` (1) in the file's own fold, ``TRAIN`` (0) in
   every other fold; empty when the layout has no folds. DCASE follows auDeep: ``TRAIN`` in fold
-  k when the file is listed in ``fold<k>_train.txt``, ``VALID`` otherwise.
+  k when the file is listed in ``fold<k>_train``, ``VALID`` otherwise; its instances are the
+  files of the evaluation setup's lists (in meta's order when there is a meta file): a 2019+
+  set's files in neither fold1 list are not instances.
 * ``label_numeric`` comes from the label map (-1 when unlabelled); ``partition`` is
   TRAIN/DEVEL/TEST = 0/1/2, or -1.
 * Audio files are those with the extensions of :data:`modules.data.schema.AUDIO_EXTENSIONS`
@@ -38,23 +47,26 @@ Conventions (shared by all parsers):
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
+from ..data.dcase import dcase_setup_problem, read_dcase_setup
+from ..data.esc import ESC50_FOLDS, esc50_problem, read_esc50
 from ..data.esc_names import (ESC_FILE_PATTERN, esc_class_folder, esc_folder_problem,
                               parse_esc_file_name)
+from ..data.folders import not_a_class_name
 from ..data.layouts import LayoutError, LayoutRegistry
+from ..data.rows import report_skipped
 from ..data.schema import AUDIO_EXTENSIONS, is_audio_file
+from ..data.urbansound import URBANSOUND8K_FOLDS, read_urbansound8k, urbansound8k_problem
 from .dataset import PARTITIONS, TRAIN, VALID
 
 PathArg = Union[str, os.PathLike]
 
-ESC_FOLDS = 5
-URBANSOUND8K_FOLDS = 10
+ESC_FOLDS = ESC50_FOLDS
 # auDeep's DCASE 2017 label map (the scene names in alphabetical order); used when every label
 # of a DCASE dataset is one of these, so numeric labels match auDeep's files.
 DCASE2017_LABEL_MAP = {name: i for i, name in enumerate((
@@ -62,7 +74,6 @@ DCASE2017_LABEL_MAP = {name: i for i, name in enumerate((
     "home", "library", "metro_station", "office", "park", "residential_area", "train", "tram"))}
 
 _FOLD_DIR = re.compile(r"^fold_(.*)$")
-_URBANSOUND8K_COLUMNS = ("slice_file_name", "fold", "classID", "class")
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,7 @@ class ParsedDataset:
     instances: list = field(default_factory=list)
     label_map: Optional[dict] = None
     num_folds: int = 0
+    skipped: list = field(default_factory=list)  # metadata rows left out (SkippedRow)
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -168,101 +180,59 @@ def parse_esc(basedir: Path) -> ParsedDataset:
     return ParsedDataset("esc", basedir, instances, label_map, ESC_FOLDS)
 
 
+# --- ESC-50 release ------------------------------------------------------------------------
+
+def parse_esc50(basedir: Path) -> ParsedDataset:
+    """The ESC-50 release: rows of ``meta/esc50.csv`` in file order, file ``audio/<filename>``,
+    fold from ``fold`` (1-5); label map ``category -> target`` (ESC-50's class numbers)."""
+    clips, skipped = read_esc50(basedir)
+    label_map = dict(sorted({clip.category: clip.target for clip in clips}.items(),
+                            key=lambda item: (item[1], item[0])))
+    instances = [_instance(basedir, clip.path, clip.category, label_map,
+                           _folds(clip.fold, ESC50_FOLDS)) for clip in clips]
+    return ParsedDataset("esc50", basedir, instances, label_map, ESC50_FOLDS, skipped)
+
+
 # --- UrbanSound8K --------------------------------------------------------------------------
 
 def _check_urbansound8k(basedir: Path) -> Optional[str]:
-    if not (basedir / "metadata" / "UrbanSound8K.csv").is_file():
-        return "no metadata/UrbanSound8K.csv"
-    if not (basedir / "audio").is_dir():
-        return "no audio/ folder"
-    return None
+    problem = urbansound8k_problem(basedir)
+    if problem:
+        return problem
+    return None if (basedir / "audio").is_dir() else "no audio/ folder"
 
 
 def parse_urbansound8k(basedir: Path) -> ParsedDataset:
     """UrbanSound8K: rows of ``metadata/UrbanSound8K.csv`` in file order; file
     ``audio/fold<fold>/<slice_file_name>``; label map ``class -> classID`` from the CSV."""
-    import pandas as pd
-
-    csv_path = basedir / "metadata" / "UrbanSound8K.csv"
-    meta = pd.read_csv(csv_path, dtype={"slice_file_name": str, "class": str})
-    missing = [c for c in _URBANSOUND8K_COLUMNS if c not in meta.columns]
-    if missing:
-        raise LayoutError(f"{csv_path}: missing column(s) {', '.join(missing)} "
-                          f"(expected {', '.join(_URBANSOUND8K_COLUMNS)})")
-    label_map: dict = {}
-    for name, number in zip(meta["class"], meta["classID"]):
-        if label_map.setdefault(name, int(number)) != int(number):
-            raise LayoutError(f"{csv_path}: class {name!r} has classID {label_map[name]} and "
-                              f"{int(number)}")
-    label_map = dict(sorted(label_map.items(), key=lambda item: (item[1], item[0])))
-    instances = []
-    for line, (name, fold, label) in enumerate(
-            zip(meta["slice_file_name"], meta["fold"], meta["class"]), start=2):
-        try:
-            fold_ok = float(fold).is_integer() and 1 <= int(fold) <= URBANSOUND8K_FOLDS
-        except (TypeError, ValueError):
-            fold_ok = False
-        if not fold_ok:
-            raise LayoutError(f"{csv_path}, line {line}: fold {fold!r} is not 1-"
-                              f"{URBANSOUND8K_FOLDS}")
-        path = basedir / "audio" / f"fold{int(fold)}" / name
-        instances.append(_instance(basedir, path, label, label_map,
-                                   _folds(int(fold), URBANSOUND8K_FOLDS)))
-    return ParsedDataset("urbansound8k", basedir, instances, label_map, URBANSOUND8K_FOLDS)
+    clips, skipped = read_urbansound8k(basedir)
+    label_map = dict(sorted({clip.label: clip.class_id for clip in clips}.items(),
+                            key=lambda item: (item[1], item[0])))
+    instances = [_instance(basedir, clip.path, clip.label, label_map,
+                           _folds(clip.fold, URBANSOUND8K_FOLDS)) for clip in clips]
+    return ParsedDataset("urbansound8k", basedir, instances, label_map, URBANSOUND8K_FOLDS,
+                         skipped)
 
 
 # --- DCASE ---------------------------------------------------------------------------------
 
-def _dcase_train_lists(basedir: Path) -> list[Path]:
-    lists, k = [], 1
-    while (basedir / "evaluation_setup" / f"fold{k}_train.txt").is_file():
-        lists.append(basedir / "evaluation_setup" / f"fold{k}_train.txt")
-        k += 1
-    return lists
-
-
-def _check_dcase(basedir: Path) -> Optional[str]:
-    if not (basedir / "meta.txt").is_file():
-        return "no meta.txt"
-    if not _dcase_train_lists(basedir):
-        return "no evaluation_setup/fold1_train.txt"
-    return None
-
-
-def _read_tab_list(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [[cell.strip() for cell in row] for row in csv.reader(handle, delimiter="\t")
-                if row and row[0].strip()]
-
-
-def _normal_name(name: str) -> str:
-    return Path(name.replace("\\", "/")).as_posix()
-
-
 def parse_dcase(basedir: Path) -> ParsedDataset:
-    """DCASE (2017 acoustic scenes development layout): rows of ``meta.txt`` (tab-separated
-    ``file, scene, ...``; files relative to ``basedir``) in file order; one fold per
-    ``evaluation_setup/fold<k>_train.txt`` (k = 1, 2, ... while they exist): ``TRAIN`` in fold
-    k when the file is listed there, ``VALID`` otherwise (as auDeep). Label map: auDeep's fixed
-    DCASE 2017 map when every scene is one of its 15, else the scenes in sorted order."""
-    meta_path = basedir / "meta.txt"
-    rows = _read_tab_list(meta_path)
-    bad = [i + 1 for i, row in enumerate(rows) if len(row) < 2 or not row[1]]
-    if bad:
-        raise LayoutError(f"{meta_path}: line(s) {', '.join(map(str, bad[:10]))} lack a "
-                          f"tab-separated label")
-    train_sets = [{_normal_name(row[0]) for row in _read_tab_list(path)}
-                  for path in _dcase_train_lists(basedir)]
-    labels = [row[1] for row in rows]
+    """A DCASE development set (:func:`modules.data.dcase.read_dcase_setup`: 2016-2018 ``.txt``
+    lists or 2019+ ``.csv`` lists with a header, optional ``meta.txt`` / ``meta.csv``): the
+    listed files in meta's order; one fold per ``evaluation_setup/fold<k>_train`` list:
+    ``TRAIN`` in fold k when the file is listed there, ``VALID`` otherwise (as auDeep). Label
+    map: auDeep's fixed DCASE 2017 map when every scene is one of its 15, else the scenes in
+    sorted order."""
+    setup = read_dcase_setup(basedir)
+    labels = [setup.labels[name] for name in setup.names]
     label_map = (dict(DCASE2017_LABEL_MAP) if set(labels) <= set(DCASE2017_LABEL_MAP)
                  else _sorted_label_map(labels))
-    instances = []
-    for row in rows:
-        name = _normal_name(row[0])
-        cv_folds = [TRAIN if name in train else VALID for train in train_sets]
-        instances.append(_instance(basedir, basedir / name, row[1], label_map, cv_folds,
-                                   filename=name))
-    return ParsedDataset("dcase", basedir, instances, label_map, len(train_sets))
+    instances = [
+        _instance(basedir, basedir / name, setup.labels[name], label_map,
+                  [TRAIN if name in train else VALID for train, _ in setup.folds], filename=name)
+        for name in setup.names]
+    return ParsedDataset("dcase", basedir, instances, label_map, len(setup.folds),
+                         setup.skipped)
 
 
 # --- partitioned / cross-validated ---------------------------------------------------------
@@ -272,6 +242,9 @@ def _check_class_tree(roots: list[Path]) -> Optional[str]:
     n_files = 0
     for root in roots:
         for class_dir in _subdirs(root):
+            if not_a_class_name(class_dir.name):
+                return (f"{root.name}/{class_dir.name}: {class_dir.name!r} names a part of a "
+                        f"layout, not a class")
             files = _audio_files(class_dir)
             if not files:
                 return f"{root.name}/{class_dir.name} holds no audio files"
@@ -369,10 +342,11 @@ def _register(name: str, check: Callable[[Path], Optional[str]],
 
 
 _register("esc", _check_esc, parse_esc, "ESC ('NNN - Class name' folders of '<fold>-...' files)")
+_register("esc50", esc50_problem, parse_esc50, "ESC-50 release (meta/esc50.csv + audio/)")
 _register("urbansound8k", _check_urbansound8k, parse_urbansound8k,
           "UrbanSound8K (metadata/UrbanSound8K.csv + audio/foldN/)")
-_register("dcase", _check_dcase, parse_dcase,
-          "DCASE (meta.txt + evaluation_setup/foldN_train.txt)")
+_register("dcase", dcase_setup_problem, parse_dcase,
+          "DCASE (evaluation_setup/foldN_train.csv or .txt, optional meta.csv / meta.txt)")
 _register("partitioned", _check_partitioned, parse_partitioned,
           "partitioned (train|devel|test/<label>/files)")
 _register("cross_validated", _check_cross_validated, parse_cross_validated,
@@ -384,6 +358,7 @@ _register("no_metadata", _check_no_metadata, parse_no_metadata,
 # "audeep.backend.parsers.esc.ESCParser"); MetaParser means "detect".
 _AUDEEP_NAMES = {
     "escparser": "esc", "urbansound8kparser": "urbansound8k", "dcaseparser": "dcase",
+    "esc_50": "esc50",
     "partitionedparser": "partitioned", "crossvalidatedparser": "cross_validated",
     "nometadataparser": "no_metadata", "metaparser": None,
     "urban_sound_8k": "urbansound8k", "crossvalidated": "cross_validated",
@@ -455,4 +430,6 @@ def parse(basedir: PathArg, parser: Optional[str] = None) -> ParsedDataset:
         problem = PARSERS[name].problem(path)
         if problem:
             raise LayoutError(f"{path}: not a {PARSERS[name].description} dataset: {problem}")
-    return PARSERS[name].load(path)
+    dataset = PARSERS[name].load(path)
+    report_skipped(dataset.skipped, f"{path} ({dataset.parser})")
+    return dataset

@@ -72,25 +72,86 @@ def test_esc_file_without_fold_is_not_esc(tmp_path):
         parse(root, parser="esc")
 
 
-def test_urbansound8k_layout(tmp_path):
-    root = tmp_path / "UrbanSound8K"
-    rows = [("100-0-0-1.wav", 3, 1, "car_horn"), ("101-1-0-0.wav", 10, 0, "air_conditioner"),
-            ("102-0-0-2.wav", 1, 1, "car_horn")]
+# UrbanSound8K as released (its README): metadata/UrbanSound8K.csv with the header
+# slice_file_name,fsID,start,end,salience,fold,classID,class, clips in audio/fold1..fold10/ named
+# [fsID]-[classID]-[occurrenceID]-[sliceID].wav.
+US8K_HEADER = "slice_file_name,fsID,start,end,salience,fold,classID,class"
+
+
+def make_urbansound8k(root: Path, rows, extra_lines=()) -> Path:
+    """rows: (fsID, classID, occurrence, slice, fold, class); extra_lines: raw CSV lines."""
     (root / "metadata").mkdir(parents=True)
-    lines = ["slice_file_name,fsID,start,end,salience,fold,classID,class"]
-    for name, fold, class_id, label in rows:
-        lines.append(f"{name},1,0.0,1.0,1,{fold},{class_id},{label}")
+    lines = [US8K_HEADER]
+    for fs_id, class_id, occurrence, slice_id, fold, label in rows:
+        name = f"{fs_id}-{class_id}-{occurrence}-{slice_id}.wav"
+        lines.append(f"{name},{fs_id},0.0,4.0,1,{fold},{class_id},{label}")
         wav(root / "audio" / f"fold{fold}" / name)
-    (root / "metadata" / "UrbanSound8K.csv").write_text("\n".join(lines) + "\n")
+    (root / "metadata" / "UrbanSound8K.csv").write_text("\n".join([*lines, *extra_lines]) + "\n")
+    return root
+
+
+def test_urbansound8k_layout(tmp_path):
+    rows = [(100032, 3, 0, 0, 5, "dog_bark"), (100263, 2, 0, 117, 10, "children_playing"),
+            (100648, 1, 0, 0, 1, "car_horn")]
+    root = make_urbansound8k(tmp_path / "UrbanSound8K", rows)
     assert detect_parser(root) == "urbansound8k"
     data = parse(root)
-    assert data.num_folds == 10 and len(data) == 3
-    assert data.label_map == {"air_conditioner": 0, "car_horn": 1}
-    for instance, (name, fold, class_id, label) in zip(data, rows):  # CSV order
-        assert instance.filename == f"audio/fold{fold}/{name}"
+    assert data.num_folds == 10 and len(data) == 3 and data.skipped == []
+    assert data.label_map == {"car_horn": 1, "children_playing": 2, "dog_bark": 3}  # classID
+    for instance, (fs_id, class_id, occurrence, slice_id, fold, label) in zip(data, rows):
+        name = f"{fs_id}-{class_id}-{occurrence}-{slice_id}.wav"
+        assert instance.filename == f"audio/fold{fold}/{name}"  # CSV order
         assert Path(instance.path).is_file()
         assert len(instance.cv_folds) == 10 and fold_of(instance) == fold
         assert (instance.label_nominal, instance.label_numeric) == (label, class_id)
+
+
+def test_urbansound8k_bad_rows_are_reported_and_skipped(tmp_path, capsys):
+    rows = [(100032, 3, 0, 0, 5, "dog_bark"), (100648, 1, 0, 0, 1, "car_horn")]
+    root = make_urbansound8k(tmp_path / "UrbanSound8K", rows, extra_lines=[
+        "7061-6-0-0.wav,7061,0.0,4.0,1,11,6,gun_shot",          # line 4: no fold 11
+        "7383-3-0-0.wav,7383,0.0,4.0,1,2,4,dog_bark",           # line 5: name says classID 3
+        "99180-9-0-7.wav,99180,0.0,4.0,1,3,9,street_music"])    # line 6: file missing
+    data = parse(root)
+    assert [i.label_nominal for i in data] == ["dog_bark", "car_horn"]
+    assert [(row.line, row.reason.split(":")[0]) for row in data.skipped] == [
+        (4, "fold must be 1-10"),
+        (5, "7383-3-0-0.wav names fsID 7383 and classID 3, the row says fsID 7383 and classID 4"),
+        (6, "audio file not found")]
+    out = capsys.readouterr().out
+    assert "3 row(s) skipped" in out and "UrbanSound8K.csv, line 4: fold must be 1-10" in out
+
+
+# ESC-50 as released (github.com/karolpiczak/ESC-50 README): meta/esc50.csv with the header
+# filename,fold,target,category,esc10,src_file,take and the clips in audio/, named
+# {FOLD}-{CLIP_ID}-{TAKE}-{TARGET}.wav.
+def make_esc50_release(root: Path, extra_lines=()) -> Path:
+    rows = [("1-100032-A-0.wav", 1, 0, "dog", "True", "100032", "A"),
+            ("1-100038-A-14.wav", 1, 14, "chirping_birds", "False", "100038", "A"),
+            ("2-100648-A-43.wav", 2, 43, "car_horn", "False", "100648", "A"),
+            ("5-9032-A-0.wav", 5, 0, "dog", "True", "9032", "A")]
+    (root / "meta").mkdir(parents=True)
+    lines = ["filename,fold,target,category,esc10,src_file,take"]
+    for row in rows:
+        lines.append(",".join(map(str, row)))
+        wav(root / "audio" / row[0])
+    (root / "meta" / "esc50.csv").write_text("\n".join([*lines, *extra_lines]) + "\n")
+    return root
+
+
+def test_esc50_release_layout(tmp_path):
+    root = make_esc50_release(tmp_path / "ESC-50-master", extra_lines=[
+        "3-1234-A-10.wav,3,10,rain,False,1234,A",    # line 6: no such file
+        "9-1235-A-10.wav,9,10,rain,False,1235,A"])   # line 7: fold 9
+    assert detect_parser(root) == "esc50"
+    data = parse(root)
+    assert data.parser == "esc50" and data.num_folds == 5 and len(data) == 4
+    assert data.label_map == {"dog": 0, "chirping_birds": 14, "car_horn": 43}  # ESC-50 targets
+    assert [i.filename for i in data] == ["audio/1-100032-A-0.wav", "audio/1-100038-A-14.wav",
+                                          "audio/2-100648-A-43.wav", "audio/5-9032-A-0.wav"]
+    assert [fold_of(i) for i in data] == [1, 1, 2, 5]
+    assert [(row.line, row.reason) for row in data.skipped] == [
+        (6, "audio file not found: audio/3-1234-A-10.wav"), (7, "fold must be 1-5")]
 
 
 def make_dcase(root: Path, labels=("beach", "bus", "beach", "cafe/restaurant")) -> Path:
@@ -130,6 +191,53 @@ def test_dcase_other_labels_sorted(tmp_path):
     data = parse(make_dcase(tmp_path / "dcase", labels=("x", "y", "x", "w")))
     assert data.label_map == {"w": 0, "x": 1, "y": 2}
     assert [i.label_numeric for i in data] == [1, 2, 1, 0]
+
+
+# TAU Urban Acoustic Scenes 2019, development set (its README and the DCASE 2019 task 1
+# baseline): meta.csv and evaluation_setup/fold1_{train,evaluate,test}.csv are tab-separated with
+# a header: meta.csv "filename scene_label identifier source_label", fold1_train.csv and
+# fold1_evaluate.csv "filename scene_label", fold1_test.csv "filename"; names are relative to the
+# dataset folder (audio/<scene>-<city>-<location>-<segment>-<device>.wav).
+def make_tau2019(root: Path) -> Path:
+    files = {"audio/airport-barcelona-0-0-a.wav": ("airport", "barcelona-0"),
+             "audio/airport-helsinki-1-3-a.wav": ("airport", "helsinki-1"),
+             "audio/bus-lyon-2-5-a.wav": ("bus", "lyon-2"),
+             "audio/park-paris-3-7-a.wav": ("park", "paris-3"),
+             "audio/tram-vienna-4-9-a.wav": ("tram", "vienna-4")}  # in neither list
+    for name in files:
+        wav(root / name)
+    tsv = lambda lines: "\n".join("\t".join(line) for line in lines) + "\n"  # noqa: E731
+    (root / "meta.csv").write_text(tsv([("filename", "scene_label", "identifier", "source_label")]
+                                       + [(n, s, i, "a") for n, (s, i) in files.items()]))
+    setup = root / "evaluation_setup"
+    setup.mkdir()
+    names = list(files)
+    (setup / "fold1_train.csv").write_text(tsv([("filename", "scene_label")] + [
+        (n, files[n][0]) for n in names[:3]]))
+    (setup / "fold1_evaluate.csv").write_text(tsv([("filename", "scene_label"),
+                                                   (names[3], "park")]))
+    (setup / "fold1_test.csv").write_text(tsv([("filename",), (names[3],)]))
+    return root
+
+
+def test_dcase_2019_csv_setup(tmp_path):
+    root = make_tau2019(tmp_path / "TAU-urban-acoustic-scenes-2019-development")
+    assert detect_parser(root) == "dcase"
+    data = parse(root)
+    assert data.num_folds == 1 and data.skipped == []
+    assert [i.filename for i in data] == ["audio/airport-barcelona-0-0-a.wav",
+                                          "audio/airport-helsinki-1-3-a.wav",
+                                          "audio/bus-lyon-2-5-a.wav", "audio/park-paris-3-7-a.wav"]
+    assert [i.cv_folds for i in data] == [(TRAIN,), (TRAIN,), (TRAIN,), (VALID,)]
+    assert data.label_map == {"airport": 0, "bus": 1, "park": 2}
+
+
+def test_partitioned_class_folders_named_like_layout_parts_are_not_classes(tmp_path):
+    for name in ("train/audio/1.wav", "test/audio/2.wav"):
+        wav(tmp_path / name)
+    assert detect_parser(tmp_path) == "no_metadata"  # unlabelled, never labelled "audio"
+    with pytest.raises(LayoutError, match="'audio' names a part of a layout, not a class"):
+        parse(tmp_path, parser="partitioned")
 
 
 def test_partitioned_layout(tmp_path):
@@ -200,8 +308,8 @@ def test_unknown_layout(tmp_path, make):
             call(root)
         message = str(error.value)
         assert "\n" not in message and str(root) in message
-        for layout in ("ESC", "UrbanSound8K", "DCASE", "partitioned", "cross-validated",
-                       "no metadata"):
+        for layout in ("ESC", "ESC-50", "UrbanSound8K", "DCASE", "partitioned",
+                       "cross-validated", "no metadata"):
             assert layout in message
 
 
