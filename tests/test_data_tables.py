@@ -109,6 +109,26 @@ def test_esc50_csv_missing_column(tmp_path):
         load_esc50_csv(root)
 
 
+def test_esc50_csv_bad_rows_are_reported_and_skipped(tmp_path, capsys):
+    from modules.data import skipped_of
+
+    root = make_esc50(tmp_path / "ESC-50")
+    with open(root / "meta" / "esc50.csv", "a") as handle:
+        handle.write("4-1-A-10.wav,4,10,rain,False,1,A\n"          # line 6: file missing
+                     "2-2-A-10.wav,two,10,rain,False,2,A\n"        # line 7: fold not a number
+                     "2-3-A-11.wav,2,11,rain,False,3,A\n")         # line 8: rain has target 10
+    make_wav(root / "audio" / "2-2-A-10.wav")
+    make_wav(root / "audio" / "2-3-A-11.wav")
+    table = load_esc50_csv(root)
+    assert table["label"].tolist() == ["dog", "dog", "rain", "chirping_birds"]  # the rest kept
+    csv_path = root.resolve() / "meta" / "esc50.csv"
+    assert skipped_of(table) == [
+        f"{csv_path}, line 6: audio file not found: audio/4-1-A-10.wav",
+        f"{csv_path}, line 7: fold must be 1-5",
+        f"{csv_path}, line 8: category 'rain' has target 11 here and 10 on line 5"]
+    assert "3 row(s) skipped" in capsys.readouterr().out
+
+
 # --- class folders -------------------------------------------------------------------------------
 
 def test_class_folders(tmp_path):
@@ -201,8 +221,9 @@ def test_load_auto_rejects_unknown_layouts(tmp_path):
 def test_every_loader_module_registers_its_layout():
     from modules.data import DATASET_LAYOUTS, LOADERS
 
-    assert list(DATASET_LAYOUTS) == ["manifest", "esc50_csv", "esc_folders", "class_folders",
-                                     "waveform_pack", "feature_set", "sed_clips"]
+    assert list(DATASET_LAYOUTS) == ["manifest", "esc50_csv", "esc_folders", "urbansound8k",
+                                     "dcase_setup", "class_folders", "waveform_pack",
+                                     "feature_set", "sed_clips"]
     assert LOADERS["manifest"] is load_manifest and set(LOADERS) == set(DATASET_LAYOUTS)
 
 
@@ -247,6 +268,250 @@ def test_job_loaders_and_audeep_parsers_read_esc_names_alike(tmp_path):
 @needs_esc10
 def test_load_auto_on_esc10():
     assert detect_layout(ESC10) == "esc_folders"  # README files beside the folders are ignored
+
+
+# --- UrbanSound8K -------------------------------------------------------------------------------
+
+# UrbanSound8K as released (its README): metadata/UrbanSound8K.csv with the header
+# slice_file_name,fsID,start,end,salience,fold,classID,class; clips in audio/fold1..fold10/, named
+# [fsID]-[classID]-[occurrenceID]-[sliceID].wav. The rows below copy that shape.
+US8K_ROWS = [  # fsID, classID, occurrence, slice, fold, class
+    (100263, 2, 0, 117, 5, "children_playing"), (100032, 3, 0, 0, 5, "dog_bark"),
+    (100648, 1, 0, 0, 10, "car_horn"), (100032, 3, 0, 1, 5, "dog_bark"),
+    (102305, 6, 0, 0, 1, "gun_shot")]
+
+
+def make_urbansound8k(root, rows=US8K_ROWS, extra_lines=()):
+    (root / "metadata").mkdir(parents=True)
+    lines = ["slice_file_name,fsID,start,end,salience,fold,classID,class"]
+    for fs_id, class_id, occurrence, slice_id, fold, label in rows:
+        name = f"{fs_id}-{class_id}-{occurrence}-{slice_id}.wav"
+        lines.append(f"{name},{fs_id},0.0,0.317551,1,{fold},{class_id},{label}")
+        make_wav(root / "audio" / f"fold{fold}" / name)
+    (root / "metadata" / "UrbanSound8K.csv").write_text("\n".join([*lines, *extra_lines]) + "\n")
+    (root / "UrbanSound8K_README.txt").write_text("the release's readme")
+    return root
+
+
+def test_urbansound8k_is_read_from_its_metadata_not_its_folders(tmp_path):
+    from modules.data import load_urbansound8k, skipped_of
+
+    root = make_urbansound8k(tmp_path / "UrbanSound8K")
+    assert detect_layout(root) == "urbansound8k"  # not class_folders labelling all "audio"
+    table = load_auto(root)
+    check_columns(table)
+    assert table["label"].tolist() == ["car_horn", "children_playing", "dog_bark", "dog_bark",
+                                       "gun_shot"]  # classID order
+    assert table["fold"].tolist() == [10, 5, 5, 5, 1]
+    assert table["group"].tolist() == ["100648", "100263", "100032", "100032", "102305"]
+    assert table["path"][0] == str(root.resolve() / "audio" / "fold10" / "100648-1-0-0.wav")
+    assert (table["dataset"] == "UrbanSound8K").all() and skipped_of(table) == []
+    assert load_urbansound8k(root)["label"].tolist() == table["label"].tolist()
+
+
+def test_urbansound8k_bad_rows_cost_only_themselves(tmp_path, capsys):
+    from modules.data import load_urbansound8k, skipped_of
+
+    root = make_urbansound8k(tmp_path / "UrbanSound8K", extra_lines=[
+        "7061-6-0-0.wav,7061,0.0,4.0,1,0,6,gun_shot",        # line 7: fold 0
+        "7383-3-0-0.wav,7383,0.0,4.0,1,2,3,",                # line 8: empty class
+        "7384-3-0-0.wav,7384,0.0,4.0,1,2,4,dog_bark",        # line 9: name says classID 3
+        "7385-1-0-0.wav,7385,0.0,4.0,1,2,1,horn",            # line 10: classID 1 is car_horn
+        "7386-1-0-0.wav,7386,0.0,4.0,1,2,1,car_horn"])       # line 11: file missing
+    table = load_urbansound8k(root)
+    assert len(table) == 5
+    reasons = [row.split(": ", 1)[1] for row in skipped_of(table)]
+    assert reasons == ["fold must be 1-10", "empty class",
+                       "7384-3-0-0.wav names fsID 7384 and classID 3, the row says fsID 7384 and "
+                       "classID 4", "classID 1 is class 'horn' here and 'car_horn' on line 4",
+                       "audio file not found: audio/fold2/7386-1-0-0.wav"]
+    assert skipped_of(table)[0].endswith("UrbanSound8K.csv, line 7: fold must be 1-10")
+    assert "5 row(s) skipped" in capsys.readouterr().out
+    (root / "metadata" / "UrbanSound8K.csv").write_text("slice_file_name,fold,class\n")
+    with pytest.raises(ValueError, match=r"UrbanSound8K\.csv: missing column\(s\) fsID, classID"):
+        load_urbansound8k(root)
+
+
+def test_urbansound8k_is_a_built_in_dataset(tmp_path):
+    assert "UrbanSound8K" in registered_datasets()
+    make_urbansound8k(tmp_path / "data" / "UrbanSound8K")
+    table, class_names = load_datasets({"UrbanSound8K": 1}, data_root=tmp_path / "data")
+    assert class_names == ["car_horn", "children_playing", "dog_bark", "gun_shot"]
+    assert table["fold"].notna().all() and (table["dataset"] == "UrbanSound8K").all()
+    with pytest.raises(FileNotFoundError, match="UrbanSound8K not found .* not fetched"):
+        load_datasets({"UrbanSound8K": 1}, data_root=tmp_path / "elsewhere")
+
+
+# --- folder names that are not classes -----------------------------------------------------------
+
+def one_line_refusal(path, *expected):
+    from modules.data import LayoutError
+
+    with pytest.raises(LayoutError) as refused:
+        detect_layout(path)
+    message = str(refused.value)
+    assert "\n" not in message and "not sure" in message, message
+    assert 'register_dataset(name, path, layout="<layout name>")' in message
+    assert "manifest .csv (columns path,label)" in message
+    for text in expected:
+        assert text in message, message
+    return message
+
+
+def test_layout_detection_never_labels_files_with_a_layout_folder_name(tmp_path):
+    # UrbanSound8K without its metadata folder: audio/fold1.. must not become class "audio"
+    us8k = make_urbansound8k(tmp_path / "UrbanSound8K")
+    (us8k / "metadata" / "UrbanSound8K.csv").unlink()
+    one_line_refusal(us8k, "'audio'", "urbansound8k (no metadata/UrbanSound8K.csv)",
+                     "dcase_setup (no evaluation_setup/fold1_train.csv or .txt)",
+                     "class_folders (")
+    one_line_refusal(us8k / "audio", "'fold1', 'fold10', 'fold5'")
+    for names in (("train/dog/a.wav", "test/dog/b.wav"), ("wav/a.wav",), ("fold_3/a.wav",),
+                  ("data/a.wav", "dog/b.wav")):
+        root = tmp_path / "_".join(name.split("/")[0] for name in names)
+        for name in names:
+            make_wav(root / name)
+        one_line_refusal(root, repr(names[0].split("/")[0]))
+    with pytest.raises(ValueError, match="no sub-folders"):  # a README-only folder is no dataset
+        detect_layout(us8k / "metadata")
+
+
+def test_a_folder_holding_a_dataset_is_not_a_class(tmp_path):
+    make_urbansound8k(tmp_path / "downloads" / "UrbanSound8K")
+    make_wav(tmp_path / "downloads" / "dog" / "a.wav")
+    one_line_refusal(tmp_path / "downloads",
+                     "sub-folder 'UrbanSound8K' is itself a dataset (urbansound8k)")
+
+
+def test_naming_the_layout_reads_such_folders_as_classes(tmp_path):
+    from modules.data.folders import not_a_class_name
+
+    make_wav(tmp_path / "split" / "train" / "a.wav")
+    make_wav(tmp_path / "split" / "test" / "b.wav")
+    make_wav(tmp_path / "plain" / "Dog" / "c.wav")
+    register_dataset("TestNamed", tmp_path / "split", layout="class_folders")
+    try:
+        table, class_names = load_datasets({"TestNamed": 1})
+        assert class_names == ["test", "train"]  # asked for: the names are the classes
+    finally:
+        unregister_dataset("TestNamed")
+    assert detect_layout(tmp_path / "plain") == "class_folders"
+    with pytest.raises(ValueError, match="give loader= or layout=, not both"):
+        register_dataset("TestBad", tmp_path, loader="manifest", layout="manifest")
+    with pytest.raises(ValueError, match="unknown layout 'classes'; expected one of manifest"):
+        register_dataset("TestBad", tmp_path, layout="classes")
+    assert "TestBad" not in registered_datasets()
+    assert all(map(not_a_class_name, ("audio", "Audio", "wavs", "fold3", "fold_10", "split-2",
+                                      "train", "Validation", "evaluation_setup")))
+    assert not any(map(not_a_class_name, ("dog", "folding_chair", "train_horn", "10")))
+
+
+# --- DCASE evaluation setups ---------------------------------------------------------------------
+
+def write_tsv(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join("\t".join(row) + "\n" for row in rows))
+
+
+# TAU Urban Acoustic Scenes 2019 development set (its README; the DCASE 2019 task 1 baseline
+# reads the same files): meta.csv and evaluation_setup/fold1_{train,evaluate,test}.csv, tab-
+# separated with a header: meta.csv "filename scene_label identifier source_label",
+# fold1_train.csv / fold1_evaluate.csv "filename scene_label", fold1_test.csv "filename" only.
+TAU2019 = {"audio/airport-barcelona-0-0-a.wav": ("airport", "barcelona-0"),
+           "audio/airport-barcelona-0-1-a.wav": ("airport", "barcelona-0"),
+           "audio/bus-lyon-1-5-a.wav": ("bus", "lyon-1"),
+           "audio/park-paris-2-7-a.wav": ("park", "paris-2"),
+           "audio/tram-vienna-3-9-a.wav": ("tram", "vienna-3")}  # in neither fold1 list
+
+
+def make_tau2019(root):
+    for name in TAU2019:
+        make_wav(root / name)
+    write_tsv(root / "meta.csv", [("filename", "scene_label", "identifier", "source_label")]
+              + [(name, scene, place, "a") for name, (scene, place) in TAU2019.items()])
+    names = list(TAU2019)
+    write_tsv(root / "evaluation_setup" / "fold1_train.csv", [("filename", "scene_label")]
+              + [(name, TAU2019[name][0]) for name in names[:3]])
+    write_tsv(root / "evaluation_setup" / "fold1_evaluate.csv", [("filename", "scene_label"),
+                                                                (names[3], "park")])
+    write_tsv(root / "evaluation_setup" / "fold1_test.csv", [("filename",), (names[3],)])
+    return root
+
+
+def test_dcase_2019_setup_gives_labels_and_the_fold1_split(tmp_path):
+    from modules.data import load_dcase_setup, skipped_of
+
+    root = make_tau2019(tmp_path / "TAU-urban-acoustic-scenes-2019-development")
+    assert detect_layout(root) == "dcase_setup"  # not class_folders labelling all "audio"
+    table = load_auto(root)
+    check_columns(table)
+    assert [Path(path).relative_to(root).as_posix() for path in table["path"]] == list(TAU2019)[:4]
+    assert table["label"].tolist() == ["airport", "airport", "bus", "park"]
+    assert table["split"].tolist() == ["train", "train", "train", "test"]
+    assert table["group"].tolist() == ["barcelona-0", "barcelona-0", "lyon-1", "paris-2"]
+    assert table["fold"].isna().all() and skipped_of(table) == []  # one fold: the split
+    from modules.data import split_table
+    train, validation = split_table(table, method="auto")
+    assert len(train) == 3 and validation["label"].tolist() == ["park"]
+    with pytest.raises(ValueError, match="no fold 2; the setup has fold.s. 1-1"):
+        load_dcase_setup(root, fold=2)
+
+
+# TUT Acoustic Scenes 2016 development set (its README): meta.txt "[audio file][tab][scene label]
+# [tab][identifier]"; evaluation_setup/fold[1-4]_train.txt "[audio file][tab][scene label]",
+# fold[1-4]_test.txt "[audio file]", fold[1-4]_evaluate.txt "[audio file][tab][scene label]", all
+# headerless. Two folds here.
+def make_tut2016(root):
+    files = {"audio/a001_0_30.wav": ("beach", "a001"), "audio/a001_30_60.wav": ("beach", "a001"),
+             "audio/b005_0_30.wav": ("bus", "b005"), "audio/c020_0_30.wav": ("car", "c020")}
+    for name in files:
+        make_wav(root / name)
+    write_tsv(root / "meta.txt", [(name, scene, place) for name, (scene, place) in files.items()])
+    names = list(files)
+    tested = {1: names[:2], 2: names[2:]}
+    for fold, test in tested.items():
+        write_tsv(root / "evaluation_setup" / f"fold{fold}_train.txt",
+                  [(name, files[name][0]) for name in names if name not in test])
+        write_tsv(root / "evaluation_setup" / f"fold{fold}_test.txt", [(name,) for name in test])
+        write_tsv(root / "evaluation_setup" / f"fold{fold}_evaluate.txt",
+                  [(name, files[name][0]) for name in test])
+    return root, names
+
+
+def test_dcase_2016_txt_setup_with_folds(tmp_path):
+    from modules.data import load_dcase_setup
+
+    root, names = make_tut2016(tmp_path / "TUT-acoustic-scenes-2016-development")
+    assert detect_layout(root) == "dcase_setup"
+    table = load_dcase_setup(root)
+    assert table["label"].tolist() == ["beach", "beach", "bus", "car"]
+    assert table["split"].tolist() == ["test", "test", "train", "train"]
+    assert table["fold"].tolist() == [1, 1, 2, 2]  # the fold whose test side holds the file
+    assert table["group"].tolist() == ["a001", "a001", "b005", "c020"]
+    assert load_dcase_setup(root, fold=2)["split"].tolist() == ["train", "train", "test", "test"]
+
+
+def test_dcase_bad_rows_are_reported_and_never_relabel(tmp_path, capsys):
+    from modules.data import load_dcase_setup, skipped_of
+
+    root, names = make_tut2016(tmp_path / "tut")
+    setup = root / "evaluation_setup"
+    with open(setup / "fold1_train.txt", "a") as handle:
+        handle.write("audio/missing.wav\tbus\n"             # line 3: no such file
+                     "audio/c020_0_30.wav\t0.5\t1.2\tcar\n"  # line 4: an event row
+                     "\tbus\n")                              # line 5: no file name
+    write_tsv(setup / "fold2_evaluate.txt", [(names[2], "bus"), (names[3], "tram")])  # car!
+    table = load_dcase_setup(root)
+    assert table["label"].tolist() == ["beach", "beach", "bus"]  # c020 left out, not relabelled
+    skipped = skipped_of(table)
+    assert [row.split(": ", 1)[1] for row in skipped] == [
+        "an event row (file, onset, offset, ...), not a file and its label", "empty file name",
+        "audio file not found: audio/missing.wav",
+        "audio/c020_0_30.wav is labelled 'tram' here and 'car' in meta.txt, line 4; the file is "
+        "left out"]
+    assert skipped[0].endswith("fold1_train.txt, line 4: an event row (file, onset, offset, "
+                               "...), not a file and its label")
+    assert "4 row(s) skipped" in capsys.readouterr().out
 
 
 # --- registry and load_datasets ------------------------------------------------------------------
@@ -465,3 +730,39 @@ def test_load_datasets_with_task(task_dataset):
     with pytest.raises(ValueError, match=r"task 'pneumonia': label\(s\) 'first', 'second' are "
                                          r"not among its classes"):
         load_datasets({"TestTask": 1}, task="pneumonia")
+
+
+def test_inspect_raw_says_how_the_layout_was_decided_and_what_it_could_not_place(tmp_path):
+    from modules.data import inspect_raw
+
+    root = make_urbansound8k(tmp_path / "UrbanSound8K", extra_lines=[
+        "7061-6-0-0.wav,7061,0.0,4.0,1,12,6,gun_shot"])  # line 7: fold 12
+    make_wav(root / "audio" / "fold3" / "55555-1-0-0.wav")  # in no row
+    files, text = inspect_raw(root, progress=False)
+    assert "Layout: urbansound8k\n" in text
+    assert ("How it was decided: an UrbanSound8K folder (metadata/UrbanSound8K.csv and "
+            "audio/fold1..fold10/): the only specific layout that fits (asked: manifest, "
+            "esc50_csv, esc_folders, urbansound8k, dcase_setup") in text
+    assert "Folds: 1: 1, 5: 3, 10: 1" in text
+    assert "Groups: 4 distinct, 2 files in the largest" in text
+    assert "Files per class (4 classes):" in text and "  dog_bark          2" in text
+    assert "Audio files not placed (1): " in text and "\n  audio/fold3/55555-1-0-0.wav" in text
+    assert "Rows skipped (1):\n" in text and "UrbanSound8K.csv, line 7: fold must be 1-10" in text
+
+    _, text = inspect_raw(make_tau2019(tmp_path / "tau"), progress=False)
+    assert "Layout: dcase_setup" in text and "Splits: test: 1, train: 3" in text
+    assert "Audio files not placed (1)" in text and "audio/tram-vienna-3-9-a.wav" in text
+    assert "Rows skipped: none" in text
+
+    make_wav(tmp_path / "classes" / "dog" / "a.wav")
+    _, text = inspect_raw(tmp_path / "classes", progress=False)
+    assert "How it was decided: no specific layout fits (asked: manifest," in text
+    assert "the fallback: a folder with one sub-folder of audio files per class" in text
+    assert "Audio files not placed: none" in text
+
+    make_wav(tmp_path / "parts" / "train" / "b.wav")
+    with pytest.raises(ValueError, match="not sure: sub-folder.s. 'train' hold audio"):
+        inspect_raw(tmp_path / "parts", progress=False)
+    files, text = inspect_raw(tmp_path / "parts", progress=False, layout="class_folders")
+    assert "How it was decided: a folder with one sub-folder of audio files per class: named, " \
+           "not detected" in text and files["label"].tolist() == ["train"]

@@ -1,4 +1,6 @@
-"""Inspecting raw datasets: durations, formats, sample rates and unreadable files."""
+"""Inspecting raw datasets: the detected layout and how it was decided, durations, formats,
+sample rates, labels, folds / splits / groups, unreadable files, and what could not be placed
+(audio files no row names, metadata rows skipped)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from .audio import BadAudioError, audio_info, check_audio
-from .layouts import DATASET_LAYOUTS, detect_layout
-from .schema import PathArg
+from .layouts import DATASET_LAYOUTS, Decision, decide_layout
+from .rows import skipped_of
+from .schema import AUDIO_EXTENSIONS, PathArg
+
+_LISTED = 20  # unplaced files listed one by one; the rest are counted
 
 FILE_COLUMNS = ("path", "label", "duration_s", "sample_rate", "channels", "format", "subtype",
                 "frames", "error")
@@ -57,7 +62,8 @@ def inspect_files(table: pd.DataFrame, progress: bool = True, workers: Optional[
     Returns:
         one row per file, in table order: path, label, duration_s, sample_rate, channels,
         format, subtype, frames, error ("" when fine), plus fold and group when the table has
-        them. For a bad file the numbers come from its header when that is readable.
+        them, and split when it has one. For a bad file the numbers come from its header
+        when that is readable.
     """
     paths = [str(path) for path in table["path"]]
     if workers is None:
@@ -73,7 +79,7 @@ def inspect_files(table: pd.DataFrame, progress: bool = True, workers: Optional[
     for column in ("sample_rate", "channels", "frames"):
         files[column] = files[column].astype("Int64")
     files["duration_s"] = files["duration_s"].astype(float)
-    for column in ("fold", "group"):
+    for column in ("fold", "split", "group"):
         if column in table and table[column].notna().any():
             files[column] = table[column].to_numpy()
     return files
@@ -118,9 +124,15 @@ def summarise(files_df: pd.DataFrame) -> str:
         formats = good["format"].astype(str) + "/" + good["subtype"].astype(str)
         lines.append(f"Formats: {_counts(formats)}")
     if "fold" in files_df:
-        lines.append(f"Folds: {_counts(files_df['fold'].dropna())}")
+        lines.append(f"Folds: {_counts(files_df['fold'].dropna())}"
+                     + _without(files_df["fold"], "fold"))
+    if "split" in files_df:
+        lines.append(f"Splits: {_counts(files_df['split'].dropna())}"
+                     + _without(files_df["split"], "split"))
     if "group" in files_df:
-        lines.append(f"Groups: {files_df['group'].nunique()} distinct")
+        sizes = files_df["group"].dropna().value_counts()
+        lines.append(f"Groups: {len(sizes)} distinct, {sizes.max() if len(sizes) else 0} files "
+                     f"in the largest" + _without(files_df["group"], "group"))
 
     per_class = files_df.groupby("label", sort=False).size()
     lines.append(f"Files per class ({len(per_class)} classes):")
@@ -138,15 +150,72 @@ def summarise(files_df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def inspect_raw(basedir: PathArg, progress: bool = True) -> tuple[pd.DataFrame, str]:
-    """Load a dataset folder or manifest (layout detected as in ``load_auto``) and inspect it.
+def _without(values: pd.Series, what: str) -> str:
+    missing = int(values.isna().sum())
+    return f" ({missing} file(s) without a {what})" if missing else ""
+
+
+def _audio_below(root: Path) -> list[Path]:
+    """Every visible audio file below ``root`` (hidden files and folders left out), sorted."""
+    found = []
+    for folder, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
+        found.extend(Path(folder) / name for name in filenames
+                     if Path(name).suffix.lower() in AUDIO_EXTENSIONS and not name.startswith("."))
+    return sorted(found)
+
+
+def placement_report(root: Path, table: pd.DataFrame) -> list[str]:
+    """Lines on what the loader could not place: audio files below a dataset folder that no
+    row names, and the metadata rows it skipped (file, line, reason)."""
+    lines = []
+    if root.is_dir():
+        placed = {os.path.realpath(path) for path in table["path"]}
+        unplaced = [file for file in _audio_below(root)
+                    if os.path.realpath(file) not in placed]
+        if unplaced:
+            lines.append(f"Audio files not placed ({len(unplaced)}): below the folder, named by "
+                         f"no row of the dataset, left out")
+            lines.extend(f"  {file.relative_to(root).as_posix()}" for file in unplaced[:_LISTED])
+            if len(unplaced) > _LISTED:
+                lines.append(f"  ... and {len(unplaced) - _LISTED} more")
+        else:
+            lines.append("Audio files not placed: none")
+    skipped = skipped_of(table)
+    if skipped:
+        lines.append(f"Rows skipped ({len(skipped)}):")
+        lines.extend(f"  {row}" for row in skipped)
+    else:
+        lines.append("Rows skipped: none")
+    return lines
+
+
+def inspect_raw(basedir: PathArg, progress: bool = True,
+                layout: Optional[str] = None) -> tuple[pd.DataFrame, str]:
+    """Load a dataset folder or manifest (layout detected as in ``load_auto``, or ``layout``,
+    a key of :data:`modules.data.layouts.DATASET_LAYOUTS`) and inspect it.
 
     Returns:
-        (files_df, text): the :func:`inspect_files` table and a report that starts with the
-        dataset path and its detected layout.
+        (files_df, text): the :func:`inspect_files` table and a report: the dataset path, its
+        layout and how it was decided, then :func:`summarise` (files, durations, rates, folds,
+        splits, groups, files per label, unreadable files), then :func:`placement_report`.
+
+    Raises:
+        ValueError: an unknown ``layout``; detection's errors (e.g. a folder whose sub-folders
+            are not sure to be classes: the message names the candidate layouts).
     """
-    layout = detect_layout(basedir)
-    table = DATASET_LAYOUTS[layout].load(basedir)
+    path = Path(basedir).expanduser()
+    if layout is None:
+        decision = decide_layout(path)
+    elif layout in DATASET_LAYOUTS:
+        decision = Decision(layout, f"{DATASET_LAYOUTS[layout].description}: named, not "
+                                    f"detected")
+    else:
+        raise ValueError(f"unknown layout {layout!r}; expected one of "
+                         f"{', '.join(DATASET_LAYOUTS)}")
+    table = DATASET_LAYOUTS[decision.name].load(path)
     files = inspect_files(table, progress=progress)
-    text = f"Dataset: {Path(basedir).expanduser().resolve()}\nLayout: {layout}\n" + summarise(files)
-    return files, text
+    lines = [f"Dataset: {path.resolve()}", f"Layout: {decision.name}",
+             f"How it was decided: {decision.how}", summarise(files),
+             *placement_report(path.resolve(), table)]
+    return files, "\n".join(lines)
