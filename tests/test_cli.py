@@ -33,6 +33,31 @@ def test_inspect_raw_lists_durations_rates_and_unreadable_files(tmp_path, capsys
     assert (tmp_path / "files.csv").read_text().count("\n") == 5
 
 
+def test_inspect_raw_prints_the_layout_how_it_was_decided_and_what_it_could_not_place(
+        tmp_path, capsys):
+    # UrbanSound8K as released (its README): metadata/UrbanSound8K.csv with the header
+    # slice_file_name,fsID,start,end,salience,fold,classID,class; audio/fold1..fold10/, clips
+    # named [fsID]-[classID]-[occurrenceID]-[sliceID].wav.
+    root = tmp_path / "UrbanSound8K"
+    lines = ["slice_file_name,fsID,start,end,salience,fold,classID,class"]
+    for name, fold, class_id, label in (("100032-3-0-0.wav", 5, 3, "dog_bark"),
+                                        ("100648-1-0-0.wav", 10, 1, "car_horn")):
+        lines.append(f"{name},{name.split('-')[0]},0.0,0.3,1,{fold},{class_id},{label}")
+        (root / "audio" / f"fold{fold}").mkdir(parents=True)
+        soundfile.write(root / "audio" / f"fold{fold}" / name, np.full(800, 0.1, "float32"), 8000)
+    lines.append("7061-6-0-0.wav,7061,0.0,4.0,1,11,6,gun_shot")  # line 4: no fold 11
+    (root / "metadata").mkdir()
+    (root / "metadata" / "UrbanSound8K.csv").write_text("\n".join(lines) + "\n")
+    soundfile.write(root / "audio" / "fold5" / "stray.wav", np.full(800, 0.1, "float32"), 8000)
+    assert main(["inspect", "raw", "--basedir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "Layout: urbansound8k" in out and "the only specific layout that fits" in out
+    assert "Folds: 5: 1, 10: 1" in out and "Groups: 2 distinct" in out
+    assert "car_horn" in out and "dog_bark" in out and "gun_shot" not in out.split("Rows")[0]
+    assert "Audio files not placed (1)" in out and "audio/fold5/stray.wav" in out
+    assert "UrbanSound8K.csv, line 4: fold must be 1-10" in out
+
+
 def test_jobs_table_without_jobs(tmp_path):
     assert list_jobs_table(tmp_path, None) == "no jobs found"
 

@@ -340,3 +340,22 @@ def test_real_esc10():
                                     "Fire crackling"]
     assert Counter(fold_of(i) for i in data) == {k: 80 for k in range(1, 6)}
     assert Counter(i.label_nominal for i in data) == {k: 40 for k in data.label_map}
+
+
+def test_preprocess_finds_esc50_and_urbansound8k_metadata(tmp_path):
+    """The issue: `spectrain preprocess` on the ESC-50 release found no labels and no folds."""
+    from modules.representation.preprocess import SpectrogramSettings, preprocess
+
+    settings = SpectrogramSettings(window_width=0.02, window_overlap=0.01, mel_bands=16,
+                                   fixed_length=0.1)
+    features = preprocess(make_esc50_release(tmp_path / "ESC-50"), settings,
+                          tmp_path / "esc50.nc", progress=False)
+    assert features.metadata["parser"] == "esc50"
+    assert list(features.label_nominal) == ["dog", "chirping_birds", "car_horn", "dog"]
+    assert list(features.label_numeric) == [0, 14, 43, 0]
+    assert features.cv_folds.shape == (4, 5) and features.cv_folds[:, 0].tolist() == [1, 1, 0, 0]
+    features = preprocess(make_urbansound8k(tmp_path / "UrbanSound8K",
+                                            [(100032, 3, 0, 0, 5, "dog_bark")]),
+                          settings, tmp_path / "us8k.nc", progress=False)
+    assert features.metadata["parser"] == "urbansound8k" and features.cv_folds.shape == (1, 10)
+    assert list(features.label_nominal) == ["dog_bark"] and list(features.label_numeric) == [3]
