@@ -12,7 +12,12 @@ layout is a change in one place: its own module, imported by ``modules/data/__in
 give dataset tables) and the auDeep-style parsers (:data:`modules.representation.parsers.
 PARSERS`, which give parsed datasets) use: *specific* layouts are asked first and exactly one
 of them may fit; a *fallback* layout (a folder of class folders, any folder of audio files)
-counts only when no specific one does.
+counts only when no specific one does. A fallback that labels files with folder names has a
+*doubt* function: when it doubts a folder (a sub-folder named ``audio``, ``fold3``, ``train``...,
+or a sub-folder that is itself a dataset), detection refuses in one line naming the candidate
+layouts (with why each specific one does not fit) and how to choose one
+(:data:`CHOOSE_LAYOUT`), rather than label files with a name that is not a class.
+:meth:`LayoutRegistry.decide` also says how a layout was decided (``spectrain inspect raw``).
 """
 
 from __future__ import annotations
