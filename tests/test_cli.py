@@ -69,3 +69,15 @@ def test_replay_of_a_folder_that_is_no_finished_job_is_one_line(tmp_path):
         main(["replay", str(tmp_path)])
     with pytest.raises(SystemExit, match="is not a job folder"):
         main(["replay", str(tmp_path / "nothing")])
+
+
+def test_inspect_raw_refuses_a_folder_name_that_is_no_class_in_one_line(tmp_path):
+    # UrbanSound8K without its metadata: audio/fold1/ must not become a class "fold1"
+    folder = tmp_path / "UrbanSound8K" / "audio" / "fold1"
+    folder.mkdir(parents=True)
+    soundfile.write(folder / "100032-3-0-0.wav", np.full(800, 0.1, "float32"), 8000)
+    with pytest.raises(SystemExit, match=r"^spectrain inspect raw: .*layout=") as caught:
+        main(["inspect", "raw", "--basedir", str(tmp_path / "UrbanSound8K" / "audio")])
+    assert "\n" not in str(caught.value)
+    assert main(["inspect", "raw", "--basedir", str(tmp_path / "UrbanSound8K" / "audio"),
+                 "--layout", "class_folders"]) == 0

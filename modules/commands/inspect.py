@@ -14,6 +14,9 @@ def register(subparsers) -> None:
     raw = what.add_parser("raw", help="a table of audio files: durations, rates, channels, errors")
     raw.add_argument("--basedir", required=True, type=Path)
     raw.add_argument("--output", type=Path, help="also write the per-file table as CSV")
+    raw.add_argument("--layout", metavar="NAME",
+                     help="read the folder as this layout instead of detecting it (the names "
+                          "are listed when detection is unsure)")
     raw.set_defaults(handler=run_raw)
     netcdf = what.add_parser("netcdf", help="a feature set (.nc): instances, labels, folds")
     netcdf.add_argument("--input", required=True, type=Path)
@@ -39,7 +42,10 @@ def register(subparsers) -> None:
 def run_raw(args) -> int:
     from modules.data.inspect import inspect_raw
 
-    files, text = inspect_raw(args.basedir)
+    try:
+        files, text = inspect_raw(args.basedir, layout=args.layout)
+    except (ValueError, FileNotFoundError) as error:  # LayoutError is a ValueError
+        raise CommandError(f"spectrain inspect raw: {error}") from None
     print(text)
     if args.output:
         files.to_csv(args.output, index=False)
