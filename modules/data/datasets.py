@@ -184,6 +184,24 @@ def _chosen_datasets(flags: Mapping[str, int], task: Optional[str]) -> list[str]
     return chosen
 
 
+def merged_attrs(tables: list[pd.DataFrame]) -> dict:
+    """The ``attrs`` of several tables as one: lists (skipped rows) are joined, dicts of lists
+    (a loader's split-name notes) joined key by key; pandas' concat keeps attrs only when every
+    table has the same."""
+    merged: dict = {}
+    for table in tables:
+        for key, value in table.attrs.items():
+            if isinstance(value, list):
+                merged.setdefault(key, []).extend(value)
+            elif isinstance(value, dict):
+                into = merged.setdefault(key, {})
+                for name, items in value.items():
+                    into.setdefault(name, []).extend(items)
+            else:
+                merged.setdefault(key, value)
+    return merged
+
+
 def load_datasets(flags: Mapping[str, int], data_root: PathArg = "data",
                   task: Optional[str] = None) -> tuple[pd.DataFrame, list[str]]:
     """Load and concatenate every dataset flagged 1.
@@ -209,6 +227,7 @@ def load_datasets(flags: Mapping[str, int], data_root: PathArg = "data",
     chosen = _chosen_datasets(flags, task)
     tables = [dataset_spec(name).load(data_root, task=task) for name in chosen]
     table = pd.concat(tables, ignore_index=True)
+    table.attrs = merged_attrs(tables)
     if task in TASK_CLASSES:
         class_names = list(TASK_CLASSES[task])
         unknown = sorted(set(table["label"].dropna()) - set(class_names))

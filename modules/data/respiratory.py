@@ -35,7 +35,7 @@ import pandas as pd
 from .audio import CHUNK_MODES
 from .datasets import register_dataset
 from .fetch import resolve_data_root, shared_datasets_dir
-from .splits import record_split_name_notes
+from .splits import SPLIT_NAME_NOTES
 from .schema import AUDIO_EXTENSIONS, TASK_CLASSES, PathArg, is_audio_file, make_table, require_dir
 
 CW_CLASSES = TASK_CLASSES["cw"]
@@ -341,30 +341,29 @@ def load_icbhi(root: PathArg, task: Optional[str] = None, name: Optional[str] = 
     audio_folder = _icbhi_audio_folder(root)
     folders = [root] if audio_folder == root else [root, audio_folder]
     recordings = _icbhi_recordings(audio_folder)
-    official = _icbhi_official_sides(folders, audio_folder, recordings)
+    official, name_notes = _icbhi_official_sides(folders, recordings)
     label_of = (_pneumonia_labeler(root, folders) if task == "pneumonia" else _icbhi_cw_label)
     rows = []
     for file, patient, annotation in recordings:
         rows.append({"path": str(file), "label": label_of(file, patient, annotation),
                      "split": official.get(file.stem), "group": f"{name}:{patient}",
                      "annotation": str(annotation) if annotation is not None else None})
-    return make_table(rows, dataset=name)
+    table = make_table(rows, dataset=name)
+    table.attrs[SPLIT_NAME_NOTES] = name_notes  # for the split's report
+    return table
 
 
-def _icbhi_official_sides(folders: list[Path], audio_folder: Path,
-                          recordings: list[tuple[Path, str, Optional[Path]]]) -> dict[str, str]:
-    """Recording name -> official side from the split file (none: {}); the names matched by
-    their first four fields and those matched to nothing are printed and recorded for the
-    split's report (:func:`modules.data.splits.record_split_name_notes`)."""
+def _icbhi_official_sides(folders: list[Path], recordings: list[tuple[Path, str, Optional[Path]]]
+                          ) -> tuple[dict[str, str], dict[str, list]]:
+    """(recording name -> official side from the split file, or {} without one; the names
+    matched by their first four fields and those matched to nothing, also printed)."""
     split_file = _find_one(folders, (r".*train.*test.*\.txt",), (SPLIT_FILE,), "official split")
     if split_file is None:
-        record_split_name_notes(audio_folder, [], [])
-        return {}
+        return {}, {"matched_by_fields": [], "unmatched": []}
     paths = {file.stem: str(file) for file, _, _ in recordings}
     sides, matched, unmatched = match_official_split(list(paths), read_official_split(split_file))
     for entry in matched:
         entry["path"] = paths[entry["recording"]]
-    record_split_name_notes(audio_folder, matched, unmatched)
     if matched:
         print(f"note: {split_file}: {len(matched)} listed name(s) matched to a recording by "
               f"patient, index, location and mode (another device part): "
@@ -372,7 +371,7 @@ def _icbhi_official_sides(folders: list[Path], audio_folder: Path,
     if unmatched:
         print(f"warning: {split_file}: {len(unmatched)} listed name(s) match no recording: "
               + ", ".join(f"{u['listed']} ({u['reason']})" for u in unmatched), flush=True)
-    return sides
+    return sides, {"matched_by_fields": matched, "unmatched": unmatched}
 
 
 def _icbhi_recordings(audio_folder: Path) -> list[tuple[Path, str, Optional[Path]]]:

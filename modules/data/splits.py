@@ -13,11 +13,9 @@ import pandas as pd
 SPLIT_METHODS = ("auto", "fold", "group", "official", "official_patients", "random", "split")
 OFFICIAL_METHODS = ("official", "official_patients")
 
-# What a loader found matching a dataset's published split file to its recordings (names matched
-# by their first fields, names with no recording), by the recordings' folder (see
-# :func:`record_split_name_notes`). Tables do not carry it: they are rebuilt and concatenated
-# between the loader and the split.
-_NAME_NOTES: dict[str, dict[str, list]] = {}
+# The key of a table's attrs where a loader puts what it found matching a dataset's published
+# split file to its recordings: {"matched_by_fields": [...], "unmatched": [...]}.
+SPLIT_NAME_NOTES = "split_name_notes"
 
 
 def _has_all(table: pd.DataFrame, column: str) -> bool:
@@ -212,30 +210,14 @@ def _random_split(table: pd.DataFrame, validation_size: float, seed: int
     return _parts(table, validation_mask)
 
 
-def record_split_name_notes(folder, matched: list[dict], unmatched: list[dict]) -> None:
-    """Record, for the recordings in ``folder``, what a loader found matching the dataset's
-    published split file to them; :func:`split_table`'s official methods report it.
-
-    ``matched``: ``{"listed", "recording", "path", "split", "reason"}`` for each listed name
-    matched to a recording of another name; ``unmatched``: ``{"listed", "split", "reason"}`` for
-    each listed name no recording was given. A loader records at every load (empty lists
-    too), so the notes always follow the files.
-    """
-    _NAME_NOTES[str(Path(folder))] = {"matched_by_fields": [dict(m) for m in matched],
-                                      "unmatched": [dict(u) for u in unmatched]}
-
-
 def _name_notes_for(table: pd.DataFrame) -> dict[str, list]:
-    """The recorded name notes (:func:`record_split_name_notes`) of ``table``'s folders."""
+    """What a loader found matching a published split file's names to ``table``'s recordings
+    (``attrs["split_name_notes"]``: matched by their fields, or matched to nothing)."""
+    notes = table.attrs.get(SPLIT_NAME_NOTES, {})
     paths = {str(path) for path in table["path"].dropna()}
-    folders = {str(Path(path).parent) for path in paths}
-    matched: list[dict] = []
-    unmatched: list[dict] = []
-    for folder in sorted(folders & set(_NAME_NOTES)):
-        notes = _NAME_NOTES[folder]
-        matched += [dict(m) for m in notes["matched_by_fields"] if m["path"] in paths]
-        unmatched += [dict(u) for u in notes["unmatched"]]
-    return {"matched_by_fields": matched, "unmatched": unmatched}
+    return {"matched_by_fields": [dict(m) for m in notes.get("matched_by_fields", [])
+                                  if m["path"] in paths],
+            "unmatched": [dict(u) for u in notes.get("unmatched", [])]}
 
 
 def _official_values(table: pd.DataFrame, method: str) -> pd.Series:
