@@ -459,13 +459,7 @@ def _raven_rows(table: _Table, root: Path, label_column: Optional[str],
     if label_name is None:
         raise _missing_column(path, "label", columns, label_candidates
                               + ([] if label_column else ["(or pass label_column)"]))
-    file_name = _file_column(table, RAVEN_FILE_COLUMNS)
-    if file_name is None:
-        missing = f"no file column with a value ({', '.join(RAVEN_FILE_COLUMNS)})"
-        files = [_table_recording(path, root, recording, missing)] * len(table)
-    else:
-        _refuse_recording(path, recording, f"column {file_name!r}")
-        files = [_resolve(name, root) if name else "" for name in table.cells[file_name]]
+    file_name, files = _row_files(table, RAVEN_FILE_COLUMNS, root, recording)
     rows = _Rows(files, table.cells[begin_column], table.cells[end_column],
                  table.cells[label_name], table.lines, dict(table.problems))
     onset, offset = rows.times()
@@ -480,6 +474,17 @@ def _raven_rows(table: _Table, root: Path, label_column: Optional[str],
         rows.onset_text = [s if h else t for s, h, t in
                            zip(table.cells[file_offset], has_offset, rows.onset_text)]
     return rows
+
+
+def _row_files(table: "_Table", file_columns, root: Path, recording: Optional[str]):
+    """(the file column used or None, each row's recording): from the first file column that
+    has values, else the one recording the table is named after (or ``recording``)."""
+    file_name = _file_column(table, file_columns)
+    if file_name is None:
+        missing = f"no file column with a value ({', '.join(file_columns)})"
+        return None, [_table_recording(table.path, root, recording, missing)] * len(table)
+    _refuse_recording(table.path, recording, f"column {file_name!r}")
+    return file_name, [_resolve(name, root) if name else "" for name in table.cells[file_name]]
 
 
 def _plain_rows(table: _Table, root: Path, label_column: Optional[str],
@@ -503,13 +508,7 @@ def _plain_rows(table: _Table, root: Path, label_column: Optional[str],
                     f"{', '.join(map(repr, columns))}): no event times; read it with "
                     "read_weak_labels")
             raise _missing_column(path, key, columns, aliases)
-    file_name = _file_column(table, ALIASES["file"])
-    if file_name is None:
-        missing = f"no file column with a value ({', '.join(ALIASES['file'])})"
-        files = [_table_recording(path, root, recording, missing)] * len(table)
-    else:
-        _refuse_recording(path, recording, f"column {file_name!r}")
-        files = [_resolve(name, root) if name else "" for name in table.cells[file_name]]
+    file_name, files = _row_files(table, ALIASES["file"], root, recording)
     onset_text, offset_text = table.cells[found["onset"]], table.cells[found["offset"]]
     labels = table.cells[found["label"]]
     empty = [file_name is not None and bool(table.cells[file_name][i]) and not onset_text[i]
