@@ -48,7 +48,7 @@ def frame_clip_loss(clip_weight: float):
 
 def clips_of(table: pd.DataFrame) -> pd.DataFrame:
     """The clip rows (with their events) of a dataset table, in table order."""
-    from modules.sed.windows import load_clip_table
+    from modules.data.clip_folders import load_clip_table
 
     by_path = {}
     for annotation in sorted(set(table["annotation"].dropna())):
