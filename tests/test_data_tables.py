@@ -223,7 +223,7 @@ def test_every_loader_module_registers_its_layout():
 
     assert list(DATASET_LAYOUTS) == ["manifest", "esc50_csv", "esc_folders", "urbansound8k",
                                      "dcase_setup", "class_folders", "waveform_pack",
-                                     "feature_set", "sed_clips"]
+                                     "feature_set", "sed_clips", "weak_labels"]
     assert LOADERS["manifest"] is load_manifest and set(LOADERS) == set(DATASET_LAYOUTS)
 
 

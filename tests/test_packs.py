@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -141,11 +143,12 @@ def test_a_multi_label_panns_pack_reads_with_its_label_lists(tmp_path, capsys):
                                     "empty)")]
     text = describe_pack(pack)
     assert "2 multi-label row(s)" in text and "left out row 2" in text and "folds      none" in text
-    # a job table has one label per file: refused, naming the row, not one label picked
-    with pytest.raises(ValueError, match=r"row 0 \(Y--0w1YA1Hm4.wav\) has 2 labels "
-                                         r"\(Speech, Music\).*one label per file") as caught:
-        load_auto(pack)
-    assert "\n" not in str(caught.value)
+    # as a dataset: a multi-label table, every row's classes kept (for the "multilabel" task)
+    table = load_auto(pack)
+    assert [json.loads(cell) for cell in table["labels"]] == [["Speech", "Music"], ["Music"],
+                                                              ["Speech", "Dog"]]
+    assert table["label"].tolist() == ["Music + Speech", "Music", "Dog + Speech"]
+    assert table["path"].tolist() == [f"{pack}::{row}" for row in (0, 1, 3)]
     audio = read_audio(f"{pack}::3", SR)  # the clips themselves read like files
     expected = float32_to_int16(pad_or_truncate(tone(3, 0.9), LENGTH)) / 32767.0
     np.testing.assert_allclose(audio, expected, atol=1e-7)

@@ -6,7 +6,7 @@ The layers, bottom up: :mod:`.schema` (the table every loader returns; imports n
 :func:`load_datasets`), then one module per layout, which registers it: :mod:`.manifest`,
 :mod:`.esc` (and the datasets Esc10, Esc50), :mod:`.urbansound` (and the dataset UrbanSound8K),
 :mod:`.dcase` (DCASE evaluation setups), :mod:`.folders`, :mod:`.packs`, :mod:`.feature_sets`,
-:mod:`.clip_folders`; and :mod:`.respiratory` (the datasets Icbhi, Jordan and Bd). The ESC
+:mod:`.clip_folders`, :mod:`.weak_labels` (clip-level label lists); and :mod:`.respiratory` (the datasets Icbhi, Jordan and Bd). The ESC
 naming rule is :mod:`.esc_names`; the rows of metadata tables (skipped rows reported with file,
 line and reason) are read with :mod:`.rows`.
 """
@@ -14,7 +14,7 @@ line and reason) are read with :mod:`.rows`.
 # Importing the layout modules registers their layouts; the order is the order in which
 # messages list them ("Supported layouts: a manifest ...; ...").
 from . import manifest, esc, urbansound, dcase  # noqa: F401, I001
-from . import folders, packs, feature_sets, clip_folders  # noqa: F401, I001
+from . import folders, packs, feature_sets, clip_folders, weak_labels  # noqa: F401, I001
 from .audio import (
     CHUNK_MODES,
     BadAudioError,

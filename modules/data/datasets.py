@@ -22,7 +22,8 @@ import pandas as pd
 
 from .fetch import project_root
 from .layouts import DATASET_LAYOUTS, load_auto
-from .schema import STRING_DTYPE, TASK_CLASSES, PathArg, make_table
+from .schema import (STRING_DTYPE, TASK_CLASSES, PathArg, is_multi_label, make_table,
+                     multi_label_classes)
 
 Source = Union[PathArg, Callable[..., PathArg]]
 Loader = Union[None, str, Callable[[PathArg], pd.DataFrame]]
@@ -120,9 +121,10 @@ def register_dataset(name: str, source: Source, loader: Loader = None,
             ``data_root=...`` if it accepts that argument, else with none.
         loader: None (detect the layout), a loader function, or the name of a registered
             layout: "manifest", "esc50_csv", "esc_folders", "urbansound8k", "dcase_setup",
-            "class_folders", "waveform_pack", "feature_set", "sed_clips". A loader function may
-            take ``task`` (it then gets ``parameters.task``, or None) and ``name`` (it then
-            gets the registered name) keyword arguments; see :meth:`DatasetSpec.load`.
+            "class_folders", "waveform_pack", "feature_set", "sed_clips", "weak_labels". A
+            loader function may take ``task`` (it then gets ``parameters.task``, or None) and
+            ``name`` (it then gets the registered name) keyword arguments; see
+            :meth:`DatasetSpec.load`.
         layout: the name of a registered layout, instead of ``loader`` (the two are one choice:
             give one). E.g. ``layout="class_folders"`` for a folder of class folders whose
             names detection does not take for classes (``train``, ``fold3``, ...).
@@ -216,8 +218,9 @@ def load_datasets(flags: Mapping[str, int], data_root: PathArg = "data",
         (table, class_names): the rows of the flagged datasets in the order given, with the
         ``dataset`` column set to each registered name; and the class names: for a task of
         :data:`modules.data.schema.TASK_CLASSES` exactly its classes, in their fixed order
-        (even those absent from the data), else the labels in the order in which they first
-        appear in the table.
+        (even those absent from the data); for a table with multi-label rows (``labels``, see
+        :mod:`.schema`) the classes of every row in the order in which they first appear; else
+        the labels in the order in which they first appear in the table.
 
     Raises:
         KeyError: an unknown name (the message names the closest registered ones).
@@ -234,6 +237,8 @@ def load_datasets(flags: Mapping[str, int], data_root: PathArg = "data",
         if unknown:
             raise ValueError(f"task {task!r}: label(s) {', '.join(map(repr, unknown))} are not "
                              f"among its classes {', '.join(class_names)}")
+    elif is_multi_label(table):
+        class_names = multi_label_classes(table)
     else:
         class_names = [str(label) for label in pd.unique(table["label"])]
     return table, class_names

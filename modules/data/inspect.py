@@ -79,10 +79,29 @@ def inspect_files(table: pd.DataFrame, progress: bool = True, workers: Optional[
     for column in ("sample_rate", "channels", "frames"):
         files[column] = files[column].astype("Int64")
     files["duration_s"] = files["duration_s"].astype(float)
-    for column in ("fold", "split", "group"):
+    for column in ("fold", "split", "group", "labels"):
         if column in table and table[column].notna().any():
             files[column] = table[column].to_numpy()
     return files
+
+
+def _multi_label_counts(files_df: pd.DataFrame, bad: pd.DataFrame) -> list[str]:
+    """Files per class of a multi-label table: a file counts once for each of its classes."""
+    from .schema import multi_label_classes, row_labels
+
+    lists = row_labels(files_df)
+    bad_rows = set(bad.index)
+    classes = multi_label_classes(files_df)
+    width = max((len(name) for name in classes), default=0)
+    lines = [f"Files per class ({len(classes)} classes; multi-label: a file counts for each of "
+             f"its classes; {sum(len(labels) > 1 for labels in lists)} files have several, "
+             f"{sum(not labels for labels in lists)} none):"]
+    for name in classes:
+        rows = [i for i, labels in enumerate(lists) if name in labels]
+        unreadable = sum(files_df.index[i] in bad_rows for i in rows)
+        note = f"  ({unreadable} unreadable)" if unreadable else ""
+        lines.append(f"  {name:<{width}}  {len(rows)}{note}")
+    return lines
 
 
 def _format_duration(seconds: float) -> str:
@@ -134,8 +153,13 @@ def summarise(files_df: pd.DataFrame) -> str:
         lines.append(f"Groups: {len(sizes)} distinct, {sizes.max() if len(sizes) else 0} files "
                      f"in the largest" + _without(files_df["group"], "group"))
 
-    per_class = files_df.groupby("label", sort=False).size()
-    lines.append(f"Files per class ({len(per_class)} classes):")
+    if "labels" in files_df:
+        lines += _multi_label_counts(files_df, bad)
+        per_class = files_df.groupby("label", sort=False).size()
+        lines.append(f"Label combinations ({len(per_class)}):")
+    else:
+        per_class = files_df.groupby("label", sort=False).size()
+        lines.append(f"Files per class ({len(per_class)} classes):")
     width = max(len(str(label)) for label in per_class.index) if len(per_class) else 0
     for label, count in per_class.items():
         unreadable = int((bad["label"] == label).sum())

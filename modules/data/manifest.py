@@ -79,8 +79,11 @@ def load_manifest(csv_path: PathArg) -> pd.DataFrame:
 
 
 def is_manifest(path: Path) -> bool:
-    """Whether ``path`` is a .csv file."""
-    return path.is_file() and path.suffix.lower() == ".csv"
+    """Whether ``path`` is a .csv file that is no clip-level label list (``filename,
+    event_labels``: the layout "weak_labels")."""
+    from .weak_labels import is_weak_label_list  # here: the manifest layout registers first
+
+    return path.is_file() and path.suffix.lower() == ".csv" and not is_weak_label_list(path)
 
 
 register_layout("manifest", is_manifest, load_manifest,

@@ -25,10 +25,9 @@ named by their target column number ("0", "1", ...), and loading says so.
 :func:`read_pack` reads every row with its *list* of labels (multi-label included), for
 inspection (:func:`describe_pack`). The training pipeline reads a pack as a dataset
 (:func:`load_pack`): each row becomes a table row whose path is ``<pack>::<row>``, which
-:func:`modules.data.audio.read_audio` understands. A dataset table has one label per file, so
-:func:`load_pack` refuses a pack with a multi-label row, naming it, rather than pick one of its
-labels; rows with no file name or no class (PANNs' rows for missing files) are left out and
-reported.
+:func:`modules.data.audio.read_audio` understands. A pack with a multi-label row gives a
+multi-label table (every row's classes in the ``labels`` column) for the "multilabel" task;
+rows with no file name or no class (PANNs' rows for missing files) are left out and reported.
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ import pandas as pd
 from .audio import (PACK_SEPARATOR, PACK_SUFFIXES, BadAudioError, pack_reference, read_audio,
                     read_pack_row)
 from .layouts import register_layout
-from .schema import make_table
+from .schema import CLASS_ORDER, label_combination, make_table
 
 # pack_reference and read_pack_row live in .audio, which reads a pack row as it reads a file;
 # they are named here too, where the pack format is described.
@@ -226,7 +225,8 @@ def _class_names(handle, path: Path, n_classes: int, given) -> tuple[list, str]:
 
 def read_pack(path, class_names=None) -> PackContents:
     """Every clip of a pack with its list of labels (see the module docstring); rows with an
-    empty audio_name or no class are left out and listed in ``skipped``."""
+    empty audio_name, and in a single-label pack rows with no class, are left out and listed
+    in ``skipped`` (a multi-label pack keeps a named clip with no class: a negative clip)."""
     import h5py
 
     path = Path(path).expanduser().resolve()
@@ -244,13 +244,16 @@ def read_pack(path, class_names=None) -> PackContents:
     audio_names = _texts(arrays["audio_name"], path, "audio_name")
     groups = _texts(arrays["group"], path, "group") if "group" in arrays else audio_names
     folds = arrays.get("fold", np.zeros(len(audio_names), np.int64))
+    # A clip without a class is a negative clip in a multi-label pack, but has no label in a
+    # single-label one (left out there).
+    multi = bool((arrays["target"].sum(axis=1) > 1).any())
     records, skipped = [], []
     for row, (name, target) in enumerate(zip(audio_names, arrays["target"])):
         labels = tuple(names[i] for i in np.flatnonzero(target))
         if not name:
             skipped.append((row, "empty audio_name (PANNs leaves the row of a missing file "
                                  "empty)"))
-        elif not labels:
+        elif not labels and not multi:
             skipped.append((row, f"{name}: target has no class"))
         else:
             records.append({"row": row, "audio_name": name, "labels": labels,
@@ -264,17 +267,11 @@ def read_pack(path, class_names=None) -> PackContents:
 
 def load_pack(path) -> pd.DataFrame:
     """A dataset table of a pack: path ``<pack>::<row>``, label, fold (NA when 0 or absent),
-    group. Refuses a multi-label pack (a table row has one label); reports rows left out."""
+    group; reports the rows left out. A pack with a multi-label row (PANNs' AudioSet targets)
+    gives a multi-label table: every row's classes in ``labels`` (see :mod:`.schema`), for the
+    "multilabel" task (a classification job refuses it rather than pick one of the labels)."""
     contents = read_pack(path)
     path = contents.path
-    multi = contents.multi_label
-    if len(multi):
-        first = multi.iloc[0]
-        raise ValueError(
-            f"{path}: dataset target: row {first['row']} ({first['audio_name']}) has "
-            f"{len(first['labels'])} labels ({', '.join(first['labels'])}), as do "
-            f"{len(multi) - 1} other row(s): a job takes one label per file, so a multi-label "
-            f"pack is not a job dataset (modules.data.packs.read_pack lists its labels)")
     if not len(contents.rows):
         raise ValueError(f"{path}: none of the {len(contents.skipped)} rows has a file name and "
                          f"a class (first: row {contents.skipped[0][0]}: "
@@ -285,12 +282,18 @@ def load_pack(path) -> pd.DataFrame:
         print(f"{path}: {len(contents.skipped)} row(s) left out, e.g. row {row}: {reason}")
     if contents.class_source.startswith(NUMBERED):
         print(f"{path}: classes named by {contents.class_source}")
-    return make_table({
+    labels = contents.rows["labels"]
+    multi = len(contents.multi_label) > 0
+    table = make_table({
         "path": [f"{path}{PACK_SEPARATOR}{row}" for row in contents.rows["row"]],
-        "label": [labels[0] for labels in contents.rows["labels"]],
+        "label": [label_combination(clip) if multi else clip[0] for clip in labels],
+        "labels": [list(clip) for clip in labels] if multi else None,
         "fold": contents.rows["fold"].tolist(),
         "group": contents.rows["group"].tolist(),
     }, dataset=path.stem)
+    if multi:
+        table.attrs[CLASS_ORDER] = list(contents.class_names)  # the target columns' order
+    return table
 
 
 def describe_pack(path, class_names=None) -> str:

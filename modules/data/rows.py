@@ -10,6 +10,7 @@ lists, and :func:`report_skipped` prints them when a job loads the dataset.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -42,6 +43,41 @@ def read_delimited(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
             if any(cell.strip() for cell in cells):
                 rows.append((reader.line_num, [cell.strip() for cell in cells]))
     return rows
+
+
+def read_text(path: Path) -> str:
+    """A text file's contents: UTF-8 (a byte-order mark dropped), else latin-1 (Raven on Windows
+    writes the system code page)."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def read_text_rows(path: Path) -> tuple[list[list[str]], list[int]]:
+    """The non-empty rows (stripped cells) of a delimited text file and their 1-based line
+    numbers; the delimiter is the first of tab, comma and semicolon in the first non-empty line
+    (tab when none). An empty file gives no rows.
+
+    Raises:
+        ValueError: a row the csv module cannot parse (file and line named).
+    """
+    text = read_text(path)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = next((d for d in ("\t", ",", ";") if d in first), "\t")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"')
+    rows, lines = [], []
+    try:
+        for row in reader:
+            cells = [cell.strip() for cell in row]
+            if any(cells):
+                rows.append(cells)
+                lines.append(reader.line_num)
+    except csv.Error as error:
+        raise ValueError(f"{path}, line {reader.line_num + 1}: cannot parse the table: "
+                         f"{' '.join(str(error).split())}") from None
+    return rows, lines
 
 
 def column_index(header: Sequence[str], path: Path, required: Sequence[str],

@@ -10,6 +10,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .schema import is_multi_label, row_labels
+
 SPLIT_METHODS = ("auto", "fold", "group", "official", "official_patients", "random", "split")
 OFFICIAL_METHODS = ("official", "official_patients")
 
@@ -57,6 +59,65 @@ def _group_folds(n_folds: Optional[int], validation_size: float) -> int:
     return n_splits
 
 
+RARE_COMBINATIONS = "(label combinations seen once)"
+
+
+def stratification_keys(table: pd.DataFrame) -> np.ndarray:
+    """What a stratified split keeps in proportion: each row's label; for a multi-label row its
+    label combination, the combinations seen only once pooled (one row cannot be stratified),
+    and a pool of one row joined to the most common combination."""
+    keys = table["label"].to_numpy(dtype=object).copy()
+    if "labels" not in table or table["labels"].isna().all():
+        return keys
+    multi = table["labels"].notna().to_numpy()
+    counts = pd.Series(keys[multi]).value_counts()
+    rare = multi & np.isin(keys, counts.index[counts < 2])
+    keys[rare] = RARE_COMBINATIONS
+    if rare.sum() == 1 and len(counts) > 1:
+        keys[rare] = counts.index[0]
+    return keys
+
+
+def iterative_validation_mask(table: pd.DataFrame, validation_size: float,
+                              seed: int) -> np.ndarray:
+    """Validation rows of a multi-label table by iterative stratification (Sechidis, Tsoumakas
+    and Vlahavas, ECML PKDD 2011): the rarest class is placed first, each of its files on the
+    side that most lacks that class, so every class keeps about ``validation_size`` of its
+    files in validation even when hardly two files share a label combination."""
+    rng = np.random.default_rng(seed)
+    labels = table_label_matrix(table)
+    wanted = np.array([1.0 - validation_size, validation_size])
+    per_side = wanted * len(table)
+    per_class = np.outer(wanted, labels.sum(axis=0))
+    side = np.full(len(table), -1)
+    while (remaining := (side < 0) & labels.any(axis=1)).any():
+        counts = labels[remaining].sum(axis=0)
+        counts[counts == 0] = len(table) + 1
+        rarest = rng.choice(np.flatnonzero(counts == counts.min()))
+        for row in rng.permutation(np.flatnonzero(remaining & labels[:, rarest])):
+            best = np.flatnonzero(per_class[:, rarest] == per_class[:, rarest].max())
+            best = best[per_side[best] == per_side[best].max()]
+            chosen = int(rng.choice(best))
+            side[row] = chosen
+            per_class[chosen] -= labels[row]
+            per_side[chosen] -= 1
+    for row in rng.permutation(np.flatnonzero(side < 0)):  # files with none of the classes
+        side[row] = int(np.argmax(per_side))
+        per_side[side[row]] -= 1
+    return side == 1
+
+
+def table_label_matrix(table: pd.DataFrame) -> np.ndarray:
+    """(rows, classes) 0/1 of every row's classes (:func:`.schema.row_labels`)."""
+    rows = row_labels(table)
+    classes = list(dict.fromkeys(label for labels in rows for label in labels))
+    index = {name: i for i, name in enumerate(classes)}
+    matrix = np.zeros((len(rows), len(classes)), int)
+    for row, labels in enumerate(rows):
+        matrix[row, [index[label] for label in labels]] = 1
+    return matrix
+
+
 def _group_validation_mask(table: pd.DataFrame, n_splits: int, validation_fold: Optional[int],
                            seed: int, what: str = "the table") -> np.ndarray:
     """Validation rows of fold ``validation_fold`` (1-based, None: 1) of a stratified group
@@ -76,7 +137,7 @@ def _group_validation_mask(table: pd.DataFrame, n_splits: int, validation_fold: 
                          f"groups; {what} has {n_groups}")
     from sklearn.model_selection import StratifiedGroupKFold  # slow import: only when used
 
-    labels = table["label"].to_numpy(dtype=object)
+    labels = stratification_keys(table)
     positions = np.arange(len(table))
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for index, (_, validation_positions) in enumerate(splitter.split(positions, labels, groups),
@@ -108,7 +169,8 @@ def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
             like "group" (same ``n_folds``, ``validation_fold``, ``validation_size``, ``seed``).
         "official_patients": "official" made patient-disjoint: every row of a group on both
             sides goes to the side holding most of its officially split rows (ties to train).
-        "random": ``train_test_split`` stratified by label, ``test_size=validation_size``.
+        "random": ``train_test_split`` stratified by label, ``test_size=validation_size``;
+            a multi-label table by iterative stratification (every class in proportion).
         "split": the ``split`` column: train = rows "train"; validation = rows "validation",
             or rows "test" when there are no "validation" rows. Other rows (e.g. "test" when
             "validation" rows exist) are in neither part.
@@ -197,7 +259,9 @@ def _random_split(table: pd.DataFrame, validation_size: float, seed: int
         raise ValueError(f"validation_size must be between 0 and 1, got {validation_size}")
     from sklearn.model_selection import train_test_split  # slow import: only when used
 
-    labels = table["label"].to_numpy(dtype=object)
+    if is_multi_label(table):
+        return _parts(table, iterative_validation_mask(table, validation_size, seed))
+    labels = stratification_keys(table)
     positions = np.arange(len(table))
     try:
         _, validation_positions = train_test_split(

@@ -47,7 +47,8 @@ The format is detected from the first line:
   followed by empty fields): a file without events.
 
 Clip-level (weak) label lists (``filename event_labels``, the labels comma-separated, as DCASE
-2019 task 4 writes them) are no event tables: :func:`read_weak_labels` reads them.
+2019 task 4 writes them) are no event tables: :func:`read_weak_labels`
+(:mod:`modules.data.weak_labels`, named here too) reads them.
 
 Relative recording names resolve against ``audio_root`` (default: the table's folder). A Windows
 path (``C:\\...`` or with backslashes) read on another system keeps only its file name, resolved
@@ -57,8 +58,6 @@ Whether the recordings exist is not checked here.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import re
@@ -70,6 +69,10 @@ from typing import Optional, Union
 
 import numpy as np
 import pandas as pd
+
+from modules.data.rows import read_text, read_text_rows
+# read_weak_labels is named here too, beside the event-table readers.
+from modules.data.weak_labels import WEAK_LABEL_COLUMNS, read_weak_labels  # noqa: F401
 
 PathArg = Union[str, os.PathLike]
 
@@ -97,7 +100,6 @@ ALIASES = {
     "offset": ("offset", "end", "stop", "end (s)", "offset (s)"),
     "label": ("label", "event_label", "class", "annotation", "common name"),
 }
-WEAK_LABEL_COLUMNS = ("event_labels", "labels", "tags", "event_label", "label")
 
 TABLE_SUFFIXES = (".txt", ".csv", ".tsv", ".ann")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".w64", ".rf64")
@@ -126,14 +128,6 @@ class WeakLabelList(NotAnEventTable):
 # Reading
 
 
-def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")  # Raven on Windows writes the system code page
-
-
 def _split_header(text: str) -> tuple[int, str]:
     """(index of the first non-empty line, that line); empty text gives (0, "")."""
     for index, line in enumerate(text.splitlines()):
@@ -152,7 +146,7 @@ def _delimiter(header: str) -> Optional[str]:
 def _is_table(path: Path) -> bool:
     """Whether a file's first non-empty line can be a table header (has a delimiter)."""
     try:
-        _, header = _split_header(_read_text(path))
+        _, header = _split_header(read_text(path))
     except OSError:
         return True  # let the reader report it
     return _delimiter(header) is not None
@@ -167,21 +161,9 @@ def _is_number(text: str) -> bool:
 
 def _read_rows(path: Path) -> tuple[list[list[str]], list[int]]:
     """The non-empty rows (stripped cells) and their line numbers (1-based)."""
-    text = _read_text(path)
-    _, first = _split_header(text)
-    if not first:
+    rows, lines = read_text_rows(path)
+    if not rows:
         raise NotAnEventTable(f"{path}: empty file, expected an annotation table")
-    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(first) or "\t", quotechar='"')
-    rows, lines = [], []
-    try:
-        for row in reader:
-            cells = [cell.strip() for cell in row]
-            if any(cells):
-                rows.append(cells)
-                lines.append(reader.line_num)
-    except csv.Error as error:
-        raise ValueError(f"{path}, line {reader.line_num + 1}: cannot parse the table: "
-                         f"{' '.join(str(error).split())}") from None
     return rows, lines
 
 
@@ -633,78 +615,6 @@ def read_annotation_folder(folder: PathArg, audio_root: Optional[PathArg] = None
                          f"under {folder}")
     events = sort_events(pd.concat(parts, ignore_index=True))
     return _with_attrs(events, skipped, empty_files)
-
-
-def read_weak_labels(path: PathArg, audio_root: Optional[PathArg] = None) -> pd.DataFrame:
-    """Read a clip-level (weak) label list: one row per clip, ``file`` and its ``labels``.
-
-    Accepted: a header ``filename event_labels`` (DCASE 2019 task 4; also ``file``/``labels``/
-    ``tags``) or no header (``file labels``, as dcase_util reads tags); the labels separated by
-    commas or semicolons (in a comma-separated file, every field after the file name is a
-    label). A clip listed twice gets the labels of both rows; a clip with no label keeps an
-    empty list (a clip without any of the classes).
-
-    Returns:
-        DataFrame with columns file (absolute) and labels (list of str, in their order, without
-        repeats), sorted by file; ``attrs["skipped"]`` lists the rows left out.
-
-    Raises:
-        ValueError: an event table (with onset/offset), or no file / label column.
-        FileNotFoundError: no such list.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"label list {path} does not exist")
-    root = Path(os.path.abspath(audio_root if audio_root is not None else path.parent))
-    rows, lines = _read_rows(path)
-    file_at, labels_at = 0, None
-    if _is_header(rows[0]):
-        header = [cell.lower() for cell in rows[0]]
-        if _find(rows[0], ALIASES["onset"]) is not None and \
-                _find(rows[0], ALIASES["offset"]) is not None:
-            raise ValueError(f"{path}: an event table (onset and offset columns), not a "
-                             "clip-level label list; read it with read_annotations")
-        file_name = _find(rows[0], ALIASES["file"])
-        labels_name = _find(rows[0], WEAK_LABEL_COLUMNS)
-        if file_name is None or labels_name is None:
-            raise ValueError(f"{path}: expected columns filename and event_labels; columns "
-                             f"found: {', '.join(map(repr, rows[0]))}")
-        file_at, labels_at = header.index(file_name.lower()), header.index(labels_name.lower())
-        n_columns = len(rows[0])
-        rows, lines = rows[1:], lines[1:]
-    else:
-        n_columns = 0
-    return _weak_table(path, rows, lines, root, file_at, labels_at, n_columns)
-
-
-def _weak_table(path: Path, rows, lines, root: Path, file_at: int, labels_at: Optional[int],
-                n_columns: int = 0) -> pd.DataFrame:
-    labels_of: dict[str, list[str]] = {}
-    skipped = []
-    for cells, line in zip(rows, lines):
-        name = cells[file_at] if file_at < len(cells) else ""
-        if labels_at is None:
-            fields = cells[file_at + 1:]
-        elif labels_at == n_columns - 1:  # the last column: unquoted commas split it further
-            fields = cells[labels_at:]
-        else:
-            fields = [cells[labels_at]] if labels_at < len(cells) else []
-        if not name:
-            skipped.append({"file": str(path), "line": line, "reason": "missing file name"})
-            continue
-        if any(_is_number(value) for value in fields):
-            skipped.append({"file": str(path), "line": line, "reason": "a number among the "
-                            "labels (an event row with times, not clip-level labels)"})
-            continue
-        labels = [label.strip() for value in fields for label in re.split(r"[,;]", value)]
-        file = _resolve(name, root)
-        merged = labels_of.setdefault(file, [])
-        merged += [label for label in labels if label and label not in merged]
-    files = sorted(labels_of)
-    table = pd.DataFrame({"file": pd.Series(files, dtype=object),
-                          "labels": pd.Series([labels_of[f] for f in files], dtype=object)})
-    table.attrs = {"skipped": skipped}
-    return table
 
 
 # --------------------------------------------------------------------------------------------
