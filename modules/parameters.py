@@ -37,7 +37,8 @@ class Parameters:
     tracking_uri: Optional[str] = None  # None: sqlite store under cache_root
     # "": classes are the datasets' labels; "pneumonia" (binary, from the diagnosis) or "cw"
     # (none/crackle/wheeze/both, from annotated respiratory cycles) for respiratory datasets;
-    # "sed": sound event detection on `spectrain clips` folders (framewise targets)
+    # "sed": sound event detection on `spectrain clips` folders (framewise targets);
+    # "multilabel": every class of a clip (weak-label lists, multi-label packs), sigmoid heads
     task: str = ""
     job_id: Optional[int] = None  # set by launch_job; in replays, the job to replay
     # --- audio ------------------------------------------------------------------------------
@@ -54,6 +55,8 @@ class Parameters:
     event_bins: int = 10
     sed_threshold: float = 0.5
     sed_clip_weight: float = 0.0  # weight of a clip-level term (max over the bins) in the loss
+    # task "multilabel": a class is predicted present when its probability reaches this
+    multilabel_threshold: float = 0.5
     # --- front end --------------------------------------------------------------------------
     spectrogram: str = "logmel"  # "logmel", "mfcc" or "stft"
     n_fft: int = 2048

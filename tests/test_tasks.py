@@ -129,6 +129,34 @@ def sed_recipe(root: Path):
         """), None, {"predictions.npz", "validation_events.csv", "examples"}
 
 
+@recipe("multilabel")
+def multilabel_recipe(root: Path):
+    from tests.conftest import ESC10
+    from tests.multilabel_data import make_weak_dataset
+
+    weak = make_weak_dataset(root / "desed", ESC10, per_class=4)
+    return trainer_source(f"""
+        import functools
+        from modules.data import register_dataset
+        from modules.models import baseline_cnn
+        from modules.parameters import parameters
+        from modules.parsers import spec_parser
+        from modules.training import launch_job
+
+        register_dataset("Weak", {str(weak)!r})
+        parameters.task = "multilabel"
+        parameters.sr = 8000
+        parameters.audio_length = 1.25
+        parameters.step_size = 1.25
+        parameters.split = "random"
+        parameters.validation_size = 0.3
+        parameters.testing_files_per_class = 3
+        """, TINY_FRONT_END, """
+        launch_job({"Weak": 1}, functools.partial(baseline_cnn, filters=(4, 8), multi_label=True),
+                   [], [], spec_parser)
+        """), None, {"predictions.csv", "per_class.png"}
+
+
 def _run_recipe(name: str, root: Path) -> tuple[Path, set]:
     """The recipe's job folder, and the files only this task writes."""
     source, data_root, own_files = RECIPES[name](root)

@@ -5,6 +5,7 @@ detection), as plug-ins of one job skeleton.
 * :mod:`.registry`: ``register_task`` and name resolution (``parameters.task``);
 * :mod:`.classification`: "classification" (the datasets' labels), "pneumonia" and "cw"
   (respiratory label sources);
+* :mod:`.multilabel`: "multilabel", every class of a clip (weak labels, multi-label packs);
 * :mod:`.sed`: "sed", sound event detection on ``spectrain clips`` folders;
 * :mod:`.common`: job pieces every task uses (split, testing subsets, seeds, callbacks...).
 
@@ -16,7 +17,7 @@ A new task is one module: a :class:`Task` subclass decorated with ``@register_ta
 imported below.
 """
 
-from modules.tasks import classification, sed  # noqa: F401  (registers the built-in tasks)
+from modules.tasks import classification, multilabel, sed  # noqa: F401  (registers the built-in tasks)
 from modules.tasks.base import JobContext, ReplayComparison, Task
 from modules.tasks.registry import (DEFAULT_TASK, get_task, register_task, registered_tasks,
                                     task_name)

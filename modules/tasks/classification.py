@@ -43,10 +43,13 @@ def decode_part(table: pd.DataFrame, params, class_names, skipped, cache: str,
                 audio=None):
     """A ``tf.data`` dataset of ``table``'s files decoded into labelled chunks, as every job,
     replay and explanation decodes them (``audio``: the job's AudioConfig)."""
-    from modules.pipeline import AudioConfig, decoded_dataset, one_hot_labels
+    from modules.data.schema import is_multi_label, row_labels
+    from modules.pipeline import AudioConfig, decoded_dataset, multi_hot_labels, one_hot_labels
 
     audio = audio or AudioConfig.from_parameters(params, table["path"])
-    labels = one_hot_labels(table["label"], class_names)
+    # A multi-label file is labelled with every class it has (task "multilabel").
+    labels = (multi_hot_labels(row_labels(table), class_names) if is_multi_label(table)
+              else one_hot_labels(table["label"], class_names))
     return decoded_dataset(table["path"], labels, audio, skipped, cache=cache,
                            chunk_labels=chunk_labeler(table, params, class_names, audio))
 
@@ -322,24 +325,33 @@ class Classification(Task):
         return summary
 
     # --- replay -------------------------------------------------------------------------------
-    def replay(self, job, parse_function, progress: bool) -> ReplayComparison:
-        from modules import evaluation
+    @staticmethod
+    def replay_inputs(job, parse_function, progress: bool):
+        """(validation table, chunk metadata, evaluation dataset, skipped files) of ``job``'s
+        validation files, decoded and parsed as the job did."""
         from modules.pipeline import SkippedFiles, evaluation_dataset, fill_cache
 
-        params, class_names = job.params, job.class_names
+        params = job.params
         validation = job.table("validation")
         print(f"replaying {job.path} ({len(validation)} validation files, "
               f"recorded best epoch {job.info.get('best_epoch', '?')})")
         parse = job.parse_builder(parse_function)(params)
         skipped = SkippedFiles()
-        decoded = decode_part(validation, params, class_names, skipped, "memory")
+        decoded = decode_part(validation, params, job.class_names, skipped, "memory")
         meta = fill_cache(decoded, len(validation), "decoding validation audio", progress)
         eval_ds = evaluation_dataset(decoded, parse, params.batch_size, len(meta["label"]))
+        return validation, meta, eval_ds, skipped
+
+    def replay(self, job, parse_function, progress: bool) -> ReplayComparison:
+        from modules import evaluation
+
+        params, class_names = job.params, job.class_names
+        validation, meta, eval_ds, skipped = self.replay_inputs(job, parse_function, progress)
         table, metrics = evaluation.evaluate_model(
             job.model, eval_ds, meta, validation["path"], class_names, "replaying", progress,
             groups=evaluation.file_groups(validation), task=params.task or None)
         recorded = job.recorded_metrics()
-        difference = _largest_difference(job, table, class_names)
+        difference = largest_probability_difference(job, table, class_names)
         identical = bool(recorded) and all(
             recorded.get(level, {}).get(key) == metrics[level][key]
             for level in metrics for key in ("accuracy", "balanced_accuracy", "macro_f1",
@@ -349,7 +361,7 @@ class Classification(Task):
         return ReplayComparison(metrics, recorded, identical, difference, text)
 
 
-def _largest_difference(job, table: pd.DataFrame, class_names) -> float:
+def largest_probability_difference(job, table: pd.DataFrame, class_names) -> float:
     """Largest difference between recorded and replayed class probabilities (NaN: none kept)."""
     path = job.path / "predictions.csv"
     if not path.exists():

@@ -16,18 +16,40 @@ def resolve_path(path: str | Path) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def load_and_split(run, datasets: dict, label_source: str | None = None):
+def load_and_split(run, datasets: dict, label_source: str | None = None,
+                   multi_label: bool = False):
     """(train, validation, class_names) of the flagged datasets, split as ``run`` says; the
     one place that turns a job block's data settings into its two parts. ``label_source``:
-    None for the datasets' own labels, or a respiratory task ("pneumonia", "cw")."""
+    None for the datasets' own labels, or a respiratory task ("pneumonia", "cw"). Unless
+    ``multi_label``, a file with several classes (or none) is refused, not given one of them."""
     from modules.data import load_datasets, split_table
 
     table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root),
                                        task=label_source)
+    if not multi_label:
+        check_single_label(table)
     train, validation = split_table(table, method=run.split, validation_fold=run.validation_fold,
                                     validation_size=run.validation_size, seed=run.seed,
                                     n_folds=run.n_folds)
     return train, validation, class_names
+
+
+def check_single_label(table: pd.DataFrame) -> None:
+    """Refuse a table with files of several classes (or of none): a classification job has one
+    class per file, and picking one of them would silently relabel the file."""
+    from modules.data.schema import is_multi_label, row_labels
+
+    if not is_multi_label(table):
+        return
+    counts = [len(labels) for labels in row_labels(table)]
+    off = [i for i, n in enumerate(counts) if n != 1]
+    if off:
+        first = table.iloc[off[0]]
+        raise ValueError(
+            f"dataset {first['dataset']}: {len(off)} of {len(table)} files have several classes "
+            f"or none (first: {first['path']}: {first['label']}); a classification job takes "
+            f"one class per file: set parameters.task = \"multilabel\" to train on every "
+            f"class of each file")
 
 
 def testing_subsets(run, train: pd.DataFrame, validation: pd.DataFrame):

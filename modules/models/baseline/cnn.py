@@ -1,8 +1,9 @@
 """A compact CNN on spectrogram images: the suite's first, CPU-friendly baseline.
 
 Four conv blocks (conv 3x3 -> batch norm -> ReLU -> 2x2 max pool), global average pooling, dropout,
-and a linear ``logits`` layer followed by a softmax ``probabilities`` layer. Keeping the logits as
-their own layer lets Grad-CAM and calibration work on pre-softmax scores.
+and a linear ``logits`` layer followed by a ``probabilities`` layer: softmax, or sigmoid with
+``multi_label=True`` (one independent probability per class, for the "multilabel" task). Keeping
+the logits as their own layer lets Grad-CAM and calibration work on pre-activation scores.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from keras import layers
 
 
 def baseline_cnn(input_shape, n_classes: int, filters=(32, 64, 128, 128), dropout: float = 0.3,
-                 l2: float = 1e-4, bn_momentum: float = 0.9) -> keras.Model:
+                 l2: float = 1e-4, bn_momentum: float = 0.9,
+                 multi_label: bool = False) -> keras.Model:
     """Build the baseline. ``input_shape`` is (bins, frames, channels).
 
     ``bn_momentum`` 0.9, not Keras' 0.99: small audio datasets give ~10 steps an epoch, and with
@@ -38,5 +40,6 @@ def baseline_cnn(input_shape, n_classes: int, filters=(32, 64, 128, 128), dropou
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     logits = layers.Dense(n_classes, kernel_regularizer=regulariser, name="logits")(x)
-    outputs = layers.Activation("softmax", name="probabilities")(logits)
+    outputs = layers.Activation("sigmoid" if multi_label else "softmax",
+                                name="probabilities")(logits)
     return keras.Model(inputs, outputs, name="baseline_cnn")

@@ -38,3 +38,11 @@ def test_bad_arguments_say_what_is_wrong():
         baseline_cnn((22050,), n_classes=3)
     with pytest.raises(ValueError, match="at least 2 classes"):
         baseline_cnn((16, 24, 1), n_classes=1)
+
+
+def test_multi_label_head_gives_independent_probabilities():
+    model = baseline_cnn((16, 24, 1), n_classes=3, multi_label=True)
+    assert model.get_layer("probabilities").get_config()["activation"] == "sigmoid"
+    probabilities = model.predict(np.random.default_rng(3).normal(size=(4, 16, 24, 1)), verbose=0)
+    assert ((probabilities > 0) & (probabilities < 1)).all()
+    assert not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
