@@ -91,7 +91,13 @@ class Job:
         if self._model is None:
             from modules.models import load_model
 
-            self._model = load_model(self.path / "best_model.keras", compile=False)
+            path = self.path / "best_model.keras"
+            try:
+                self._model = load_model(path, compile=False)
+            except Exception as error:  # Keras raises many kinds for a damaged file
+                reason = " ".join(str(error).split())[:200]
+                raise JobFolderError(f"{path} cannot be loaded ({type(error).__name__}: "
+                                     f"{reason})") from None
         return self._model
 
     @property

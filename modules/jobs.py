@@ -10,6 +10,8 @@ import datetime as dt
 import fcntl
 import os
 import re
+import shutil
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,3 +118,20 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def publish_new_file(write: Callable[[Path], None], path: Path) -> None:
+    """``write(temporary path)``, then link the result into place at ``path``: readers never see
+    a half-written file, and an existing file is never replaced (FileExistsError)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        try:
+            os.link(temporary, path)  # fails with FileExistsError rather than overwrite
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: exclusive create, then copy
+            with open(path, "xb") as target, open(temporary, "rb") as source:
+                shutil.copyfileobj(source, target)
+    finally:
+        temporary.unlink(missing_ok=True)

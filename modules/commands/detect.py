@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     detect.set_defaults(handler=run)
 
 
-def _per_class(values, kind, option: str):
+def per_class_option(values, kind, option: str, command: str = "detect"):
     """``["0.5"]`` -> 0.5; ``["Rumble=0.6", "Gunshot=0.4"]`` -> {"Rumble": 0.6, ...}."""
     if not values:
         return None
@@ -39,7 +39,7 @@ def _per_class(values, kind, option: str):
             raise ValueError
         return {name: kind(value) for name, value in pairs}
     except ValueError:
-        raise SystemExit(f"spectrain detect: {option} takes one number or CLASS=NUMBER pairs, "
+        raise SystemExit(f"spectrain {command}: {option} takes one number or CLASS=NUMBER pairs, "
                          f"got {' '.join(values)}") from None
 
 
@@ -48,8 +48,8 @@ def run(args) -> int:
 
     try:
         events = detect_with_job(args.job, args.input, args.output, args.hop,
-                                 _per_class(args.threshold, float, "--threshold"),
-                                 _per_class(args.median_filter, int, "--median-filter"),
+                                 per_class_option(args.threshold, float, "--threshold"),
+                                 per_class_option(args.median_filter, int, "--median-filter"),
                                  args.min_duration, args.min_gap,
                                  progress=not args.no_progress)
     except (ValueError, FileExistsError) as error:

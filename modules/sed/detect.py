@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,7 @@ from modules.data.audio import (
     sound_file_message,
 )
 from modules.data.schema import AUDIO_EXTENSIONS
+from modules.jobs import publish_new_file
 from modules.sed.annotations import write_raven_table
 
 PathLike = Union[str, os.PathLike]
@@ -595,7 +595,7 @@ def detect_file(path: PathLike, predict_fn: PredictFn, sr: int, window_seconds: 
 # Many files
 
 
-def _audio_files(paths: Sequence[PathLike]) -> list[str]:
+def audio_files(paths: Sequence[PathLike]) -> list[str]:
     """Files as given; folders expanded to the audio files anywhere under them, sorted."""
     if isinstance(paths, (str, bytes, os.PathLike)):
         raise ValueError("paths must be a list of files or folders, not a single path")
@@ -616,22 +616,6 @@ def _write_events_csv(events: pd.DataFrame, path: Path) -> None:
     # scores are wanted (e.g. to pick thresholds later). Readable by annotations.read_annotations.
     events.to_csv(path, index=False, columns=list(EVENT_COLUMNS), float_format="%.6f",
                   lineterminator="\n")
-
-
-def _publish(write: Callable[[Path], None], path: Path) -> None:
-    """Write to a temporary name, then link it into place; never replaces an existing file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(temporary)
-        try:
-            os.link(temporary, path)  # fails with FileExistsError rather than overwrite
-        except FileExistsError:
-            raise
-        except OSError:  # a file system without hard links: exclusive create, then copy
-            with open(path, "xb") as target, open(temporary, "rb") as source:
-                shutil.copyfileobj(source, target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def detect(paths: Sequence[PathLike], predict_fn: PredictFn, sr: int, window_seconds: float,
@@ -668,7 +652,7 @@ def detect(paths: Sequence[PathLike], predict_fn: PredictFn, sr: int, window_sec
     """
     config = _config(sr, window_seconds, hop_seconds, frame_hop_seconds, classes, thresholds,
                      median_filter, min_duration, min_gap, batch_size, block_seconds)
-    files = _audio_files(paths)
+    files = audio_files(paths)
     if not files:
         raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {list(paths)}")
     output_dir = Path(output_dir)
@@ -692,9 +676,9 @@ def detect(paths: Sequence[PathLike], predict_fn: PredictFn, sr: int, window_sec
     if skipped:
         tqdm.write(f"{len(skipped)} of {len(files)} files skipped (unreadable)")
 
-    _publish(lambda p: _write_events_csv(events, p), outputs[0])
+    publish_new_file(lambda p: _write_events_csv(events, p), outputs[0])
     # Begin File: relative to output_dir when the recording lies under it, else absolute.
-    _publish(lambda p: write_raven_table(events, p, sr=config.sr, audio_root=output_dir),
+    publish_new_file(lambda p: write_raven_table(events, p, sr=config.sr, audio_root=output_dir),
              outputs[1])
     events.attrs["skipped"] = skipped
     return events

@@ -161,3 +161,14 @@ def json_default(value):
 def read_table(path: Path) -> pd.DataFrame:
     """A split table as written: text, so a class or patient named "none" or "NA" stays one."""
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+
+
+def per_class_setting(value, classes, default, option: str):
+    """One value for all classes, or a {class: value} dict completed with ``default``."""
+    if not isinstance(value, dict):
+        return value
+    unknown = sorted(set(value) - set(classes))
+    if unknown:
+        raise ValueError(f"{option} for unknown class(es) {', '.join(unknown)}; the job's "
+                         f"classes are {', '.join(classes)}")
+    return {name: value.get(name, default) for name in classes}

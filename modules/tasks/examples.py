@@ -64,6 +64,8 @@ def write_examples(job_dir: Path, model, eval_ds, table: pd.DataFrame, class_nam
     total = sum(len(items) for items in chosen.values()) + len(gradcam_positions)
     with tqdm(total=total, desc="writing example plots", unit="plot", disable=not progress) as bar:
         reports.write_example_plots(job_dir, table, chosen, images, progress=bar.update)
+        if not gradcam_positions:  # n_gradcam = 0: no maps asked for
+            return
         folder = job_dir / "gradcam"
         folder.mkdir(exist_ok=True)
         try:

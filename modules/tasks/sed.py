@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from modules.tasks.base import JobContext, ReplayComparison, Task
-from modules.tasks.common import json_default, load_and_split, testing_subsets
+from modules.tasks.common import (json_default, load_and_split, per_class_setting,
+                                  testing_subsets)
 from modules.tasks.registry import register_task
 
 
@@ -203,14 +204,3 @@ class SoundEventDetection(Task):
                       thresholds=params.sed_threshold if threshold is None else threshold,
                       median_filter=median_filter, min_duration=min_duration,
                       min_gap=min_gap, progress=progress)
-
-
-def per_class_setting(value, classes, default, option: str):
-    """One value for all classes, or a {class: value} dict completed with ``default``."""
-    if not isinstance(value, dict):
-        return value
-    unknown = sorted(set(value) - set(classes))
-    if unknown:
-        raise ValueError(f"{option} for unknown class(es) {', '.join(unknown)}; the job's "
-                         f"classes are {', '.join(classes)}")
-    return {name: value.get(name, default) for name in classes}
