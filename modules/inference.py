@@ -36,3 +36,48 @@ def detect_with_job(job_dir, inputs, output_dir, hop_seconds=None, threshold=Non
                              f"{job.params.task or 'classification'!r})")
     return job.task.detect(job, inputs, Path(output_dir), hop_seconds, threshold,
                            median_filter, min_duration, min_gap, progress)
+
+
+def predict_with_job(job_dir, inputs, output_dir, hop_seconds=None, aggregate: str = "mean",
+                     top_k: int = 3, threshold=None, batch_size: int | None = None,
+                     progress: bool = True) -> pd.DataFrame:
+    """``spectrain predict``: a finished job's best model over new recordings of any length.
+
+    Windows of the job's ``audio_length`` every ``hop_seconds`` (default: the job's
+    ``step_size``) go through the job's front end and model (:mod:`modules.prediction` writes
+    windows.csv, files.csv, a Raven table and skipped.tsv into ``output_dir``). ``threshold``:
+    one value or a {class: value} dict (default: the job's ``multilabel_threshold`` for
+    multi-label jobs, else 0.5), for the Raven table and multi-label decisions. A sound event
+    detection job detects events instead (:func:`detect_with_job`, with ``hop_seconds`` and
+    ``threshold``).
+
+    Raises:
+        JobFolderError: not a job folder, a job that did not finish, or one that cannot predict.
+        ValueError: bad settings; FileExistsError: an output that already exists.
+    """
+    from modules.prediction import PredictionSettings, predict_files
+    from modules.tasks.common import per_class_setting
+
+    job = Job(job_dir, required=("params.json", "job.json", "best_model.keras"))
+    if job.status != "finished":
+        raise JobFolderError(f"{job.path}: the job did not finish (status {job.status!r}); "
+                             f"predict with a finished job")
+    if job.task.detects:
+        return detect_with_job(job_dir, inputs, output_dir, hop_seconds, threshold,
+                               progress=progress)
+    if not job.task.predicts:
+        raise JobFolderError(f"{job.path}: task {job.params.task!r} does not predict windows")
+    params, classes, task = job.params, job.class_names, job.task
+    default = params.multilabel_threshold if task.multi_label else 0.5
+    thresholds = per_class_setting(threshold, classes, default, "threshold")
+    if not isinstance(thresholds, dict):
+        thresholds = dict.fromkeys(classes, default if threshold is None else thresholds)
+    settings = PredictionSettings(
+        sr=params.sr, window_seconds=params.audio_length,
+        hop_seconds=params.step_size if hop_seconds is None else hop_seconds,
+        classes=tuple(classes), thresholds=tuple(float(thresholds[c]) for c in classes),
+        multi_label=task.multi_label, aggregate=aggregate, top_k=top_k,
+        batch_size=batch_size or params.batch_size,
+        silence_threshold_db=params.silence_threshold_db)
+    return predict_files(inputs, task.window_predictor(job), settings, Path(output_dir),
+                         progress)

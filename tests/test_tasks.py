@@ -221,6 +221,25 @@ def test_a_registered_task_trains_replays_and_explains_or_detects(name, tmp_path
         with pytest.raises(SystemExit, match="is not a sound event detection job"):
             main(detect)
 
+    # `spectrain predict`: windows of new recordings, or events for a detection job
+    new_file = recording if task.detects else job_validation_file(job)
+    predict = ["predict", "--job", str(job), "--input", str(new_file), "--output",
+               str(tmp_path / "predicted"), "--no-progress"]
+    if task.predicts or task.detects:
+        assert main(predict) == 0
+        written = {path.name for path in (tmp_path / "predicted").iterdir()}
+        assert ({"events.csv"} if task.detects else {"windows.csv", "files.csv"}) <= written
+    else:
+        with pytest.raises(SystemExit, match="does not predict windows"):
+            main(predict)
+
+
+def job_validation_file(job: Path) -> str:
+    """A recording the job validated on (a pack row or feature set has no file to stream)."""
+    import pandas as pd
+
+    return pd.read_csv(job / "validation.csv")["path"][0]
+
 
 # --- the registry itself ----------------------------------------------------------------------
 class ShoutingTask(Task):

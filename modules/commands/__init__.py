@@ -13,7 +13,7 @@ and add it to :data:`COMMAND_MODULES`; ``spectrain --help`` lists the commands i
 from __future__ import annotations
 
 from modules.commands import (augment, clips, convert, detect, explain, feature_files, inspect,
-                              jobs, learners, pack, preprocess, rae, replay, train)
+                              jobs, learners, pack, predict, preprocess, rae, replay, train)
 
 COMMAND_MODULES = (
     train,  # train NAME
@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     jobs,  # jobs [MODE[/TRAINER]]
     inspect,  # inspect raw | netcdf
     augment,  # augment NAME --pretend N
+    predict,  # predict --job JOB_DIR --input ... --output DIR
     detect,  # detect --job JOB_DIR --input ... --output DIR
     explain,  # explain --job JOB_DIR --method ...
     convert,  # convert panns | htsat

@@ -23,18 +23,18 @@ hook                          what the task decides
 ``summary``                   the few numbers that summarise the job (MLflow, job lists)
 ``replay``                    the best model again, compared with what the job recorded
 ``detect`` (``detects``)      events in new, long recordings (``spectrain detect``)
+``window_predictor``          the best model as ``(windows) -> probabilities`` for new
+(``predicts``)                recordings of any length (``spectrain predict``)
 ============================  ==================================================================
 
-Two class attributes say what else a task's jobs support: ``explains`` (``spectrain explain``)
-and ``detects``; ``metric_names`` lists what its compiled metrics log, so ``target_metric`` is
+Class attributes say what else a task's jobs support: ``explains`` (``spectrain explain``),
+``detects``, ``predicts`` and ``multi_label`` (several classes per example); ``metric_names`` lists what its compiled metrics log, so ``target_metric`` is
 checked against them.
 ============================  ==================================================================
 
 Room left for what later issues add to every task (each a new hook with a default here, so the
 skeleton, not each task, gains the feature):
 
-* predicting over a stream of windows of a new recording (``predict_windows(job, audio)``), for
-  ``spectrain predict`` / ``detect`` on recordings of any length;
 * an export signature (``export_signature(job)``: the input spec and named outputs a LiteRT /
   ONNX / SavedModel export serves);
 * a distribution strategy (the skeleton builds ``network`` and ``datasets`` inside the strategy's
@@ -103,6 +103,8 @@ class Task:
     name = ""
     explains = False        # `spectrain explain` works on its jobs
     detects = False         # `spectrain detect` works on its jobs
+    predicts = False        # `spectrain predict` works on its jobs (window_predictor)
+    multi_label = False     # an example may have several classes (or none)
     artifacts: tuple = ()   # job-folder files, beside the common ones, logged to MLflow
     listed: dict = {}       # summary() key -> column of `spectrain jobs`
 
@@ -160,6 +162,12 @@ class Task:
     def replay(self, job, parse_function: Optional[Callable], progress: bool) -> ReplayComparison:
         """Evaluate ``job``'s best model again (``job``: a :class:`modules.job_folder.Job`)."""
         raise NotImplementedError
+
+    def window_predictor(self, job) -> Callable:
+        """``f(windows) -> probabilities``: (n, samples) float32 waveforms at the job's rate
+        through the job's front end and best model, (n, classes) out (only where
+        ``predicts``)."""
+        raise NotImplementedError(f"task {self.name!r} does not predict windows")
 
     def detect(self, job, inputs, output_dir, *options):
         """Events in new recordings (only where ``detects``)."""

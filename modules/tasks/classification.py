@@ -95,6 +95,7 @@ class Classification(Task):
     """The datasets' labels, or a respiratory ``label_source`` (see the module docstring)."""
 
     explains = True
+    predicts = True
     artifacts = PREDICTION_FILES
     listed = {"best_accuracy": "accuracy", "best_balanced_accuracy": "balanced",
               "best_icbhi_score": "icbhi score"}
@@ -323,6 +324,24 @@ class Classification(Task):
             if isinstance(value, float) and np.isfinite(value):
                 summary[f"best_{key}"] = value
         return summary
+
+    def window_predictor(self, job):
+        """The job's parse function and best model over a batch of waveform windows, as the
+        job's evaluation runs them (one traced function, reused for every batch size)."""
+        import tensorflow as tf
+
+        if job.feature_vectors:
+            raise ValueError(f"{job.path} trained on feature vectors (a feature set), not "
+                                 f"audio: it cannot predict recordings")
+        model, parse, n_classes = job.model, job.parse, len(job.class_names)
+        infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+        def predict(windows):
+            windows = tf.constant(np.asarray(windows, np.float32))
+            inputs, _ = parse(windows, tf.zeros([windows.shape[0], n_classes]))
+            return infer(inputs).numpy()
+
+        return predict
 
     # --- replay -------------------------------------------------------------------------------
     @staticmethod

@@ -33,6 +33,7 @@ class MultiLabel(Classification):
     """Independent presence of every class (see the module docstring)."""
 
     explains = False
+    multi_label = True
     artifacts = ("predictions.csv", "per_class.png", "augmentation.json")
     listed = {"best_map": "mAP", "best_micro_f1": "micro F1"}
 
