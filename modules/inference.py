@@ -40,16 +40,19 @@ def detect_with_job(job_dir, inputs, output_dir, hop_seconds=None, threshold=Non
 
 def predict_with_job(job_dir, inputs, output_dir, hop_seconds=None, aggregate: str = "mean",
                      top_k: int = 3, threshold=None, batch_size: int | None = None,
-                     progress: bool = True) -> pd.DataFrame:
+                     progress: bool = True, embeddings: bool = False,
+                     labels_from=None) -> pd.DataFrame:
     """``spectrain predict``: a finished job's best model over new recordings of any length.
 
     Windows of the job's ``audio_length`` every ``hop_seconds`` (default: the job's
     ``step_size``) go through the job's front end and model (:mod:`modules.prediction` writes
     windows.csv, files.csv, a Raven table and skipped.tsv into ``output_dir``). ``threshold``:
     one value or a {class: value} dict (default: the job's ``multilabel_threshold`` for
-    multi-label jobs, else 0.5), for the Raven table and multi-label decisions. A sound event
-    detection job detects events instead (:func:`detect_with_job`, with ``hop_seconds`` and
-    ``threshold``).
+    multi-label jobs, else 0.5), for the Raven table and multi-label decisions. ``embeddings``:
+    also write every window's embedding to ``embeddings.nc`` (auDeep's layout), labelled by the
+    dataset at ``labels_from`` (any layout; files it does not list stay unlabelled). A sound
+    event detection job detects events instead (:func:`detect_with_job`, with ``hop_seconds``
+    and ``threshold``).
 
     Raises:
         JobFolderError: not a job folder, a job that did not finish, or one that cannot predict.
@@ -79,5 +82,19 @@ def predict_with_job(job_dir, inputs, output_dir, hop_seconds=None, aggregate: s
         multi_label=task.multi_label, aggregate=aggregate, top_k=top_k,
         batch_size=batch_size or params.batch_size,
         silence_threshold_db=params.silence_threshold_db)
-    return predict_files(inputs, task.window_predictor(job), settings, Path(output_dir),
-                         progress)
+    labels = dataset_labels(labels_from) if labels_from is not None else None
+    return predict_files(inputs, task.window_predictor(job, embeddings), settings,
+                         Path(output_dir), progress, embedding_labels=labels)
+
+
+def dataset_labels(path) -> dict:
+    """file -> (label, fold or None) of the dataset at ``path`` (its layout detected)."""
+    from modules.data import load_auto
+    from modules.data.schema import is_multi_label
+
+    table = load_auto(path)
+    if is_multi_label(table):
+        raise ValueError(f"{path}: a multi-label dataset; an embedding feature set holds one "
+                         f"label per window")
+    return {str(row.path): (str(row.label), None if pd.isna(row.fold) else int(row.fold))
+            for row in table.itertuples()}

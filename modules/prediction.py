@@ -44,7 +44,8 @@ WINDOWS_CSV = "windows.csv"
 FILES_CSV = "files.csv"
 RAVEN_TABLE = "windows.selections.txt"
 SKIPPED_TSV = "skipped.tsv"
-OUTPUTS = (WINDOWS_CSV, FILES_CSV, RAVEN_TABLE, SKIPPED_TSV)
+EMBEDDINGS_NC = "embeddings.nc"
+OUTPUTS = (WINDOWS_CSV, FILES_CSV, RAVEN_TABLE, SKIPPED_TSV, EMBEDDINGS_NC)
 AGGREGATES = ("mean", "max")
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
@@ -75,6 +76,42 @@ class PredictionSettings:
             raise ValueError(f"top_k must be at least 1, got {self.top_k}")
 
 
+def embedding_model(model):
+    """``model`` with two outputs: its embedding (the input of its classification head, the
+    last Dense layer: e.g. PANNs' ``fc1`` features, the pooled features of ``baseline_cnn``)
+    and its class probabilities.
+
+    Raises:
+        ValueError: a model without a Dense head (say which model)."""
+    import keras
+
+    heads = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    if not heads:
+        raise ValueError(f"model {model.name!r} has no Dense classification head whose input "
+                         f"could be its embedding")
+    return keras.Model(model.inputs, [heads[-1].input, model.output], name=model.name)
+
+
+def model_window_predictor(model, parse, n_classes: int, embeddings: bool = False) -> PredictFn:
+    """``parse`` (a job's parse function) and ``model`` over a batch of waveform windows, as a
+    job's evaluation runs them; one traced function serves every batch size. With
+    ``embeddings`` it returns (probabilities, embeddings) (see :func:`embedding_model`)."""
+    import tensorflow as tf
+
+    network = embedding_model(model) if embeddings else model
+    infer = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
+
+    def predict(windows):
+        windows = tf.constant(np.asarray(windows, np.float32))
+        inputs, _ = parse(windows, tf.zeros([windows.shape[0], n_classes]))
+        if not embeddings:
+            return infer(inputs).numpy()
+        vectors, probabilities = infer(inputs)
+        return probabilities.numpy(), tf.reshape(vectors, [len(windows), -1]).numpy()
+
+    return predict
+
+
 class FileResult:
     """What one file gave: its aggregated probabilities, and the runs of windows above
     threshold (as events: onset, offset, label, score), gathered as the windows go by."""
@@ -86,6 +123,7 @@ class FileResult:
         self.windows, self.duration, self.peak = 0, 0.0, 0.0
         self.open: dict[int, list] = {}     # class -> [onset, offset, score] of a running run
         self.events: list[tuple] = []
+        self.embeddings: list[np.ndarray] = []  # (windows, dim) batches, with --embeddings
 
     def add(self, starts, ends, probabilities, peak: float) -> None:
         self.total += probabilities.sum(axis=0)
@@ -183,7 +221,11 @@ def predict_file(path: str, predict_fn: PredictFn, settings: PredictionSettings,
               unit="window", disable=not progress, leave=False) as bar:
         heard = {"end": 0.0}
         for starts, ends, batch, peak in _batches(path, settings, heard):
-            probabilities = np.asarray(predict_fn(batch), np.float64)
+            probabilities = predict_fn(batch)
+            if isinstance(probabilities, tuple):  # (probabilities, embeddings)
+                probabilities, vectors = probabilities
+                result.embeddings.append(np.asarray(vectors, np.float32))
+            probabilities = np.asarray(probabilities, np.float64)
             if probabilities.shape != (len(batch), len(settings.classes)):
                 raise ValueError(f"the model gave {probabilities.shape} for a batch of "
                                  f"{len(batch)} windows and {len(settings.classes)} classes")
@@ -201,9 +243,12 @@ def predict_file(path: str, predict_fn: PredictFn, settings: PredictionSettings,
 
 
 def predict_files(inputs: Sequence, predict_fn: PredictFn, settings: PredictionSettings,
-                  output_dir, progress: bool = True) -> pd.DataFrame:
+                  output_dir, progress: bool = True,
+                  embedding_labels: dict | None = None) -> pd.DataFrame:
     """Predict every file of ``inputs`` (files and folders, as ``spectrain detect`` takes them)
-    and write the files of the module docstring.
+    and write the files of the module docstring. When ``predict_fn`` gives (probabilities,
+    embeddings), the embeddings go to ``embeddings.nc`` (:func:`embedding_feature_set`, with
+    ``embedding_labels``).
 
     Returns:
         files.csv as a DataFrame; ``attrs["skipped"]``: (file, reason) of unreadable files.
@@ -225,7 +270,7 @@ def predict_files(inputs: Sequence, predict_fn: PredictFn, settings: PredictionS
     output_dir.mkdir(parents=True, exist_ok=True)
     part = output_dir / f".{WINDOWS_CSV}.{os.getpid()}.part"
     one = output_dir / f".{WINDOWS_CSV}.{os.getpid()}.file"
-    rows, events, skipped = [], [], []
+    rows, events, skipped, vectors = [], [], [], []
     try:
         with open(part, "w", newline="") as handle:
             csv.writer(handle, lineterminator="\n").writerow(
@@ -235,13 +280,47 @@ def predict_files(inputs: Sequence, predict_fn: PredictFn, settings: PredictionS
                 if result is not None:  # a file that failed half-way leaves no rows
                     rows.append(result.row())
                     events += [(path, *event) for event in result.events]
+                    if result.embeddings:
+                        vectors.append((path, np.concatenate(result.embeddings)))
                     with open(one) as done:
                         shutil.copyfileobj(done, handle)
         publish_new_file(lambda target: os.replace(part, target), output_dir / WINDOWS_CSV)
     finally:
         part.unlink(missing_ok=True)
         one.unlink(missing_ok=True)
+    if vectors:
+        features = embedding_feature_set(vectors, embedding_labels, settings)
+        publish_new_file(lambda target: features.save(target), output_dir / EMBEDDINGS_NC)
     return _write_summaries(output_dir, rows, events, skipped, settings)
+
+
+def embedding_feature_set(vectors: list, labels: dict | None, settings: PredictionSettings):
+    """The windows' embeddings as a feature set in auDeep's layout (one instance per window:
+    filename, chunk_nr = window number, features along ``generated``). ``labels``: file ->
+    (label, fold or None) of labelled files; the others are unlabelled. Folds become auDeep's
+    cv_folds (fold k: the files of fold k validate), so ``mlp`` / ``svm evaluate`` can run."""
+    from modules.representation.dataset import TRAIN, VALID, FeatureSet, make_label_map
+
+    labels = labels or {}
+    files = [path for path, block in vectors for _ in range(len(block))]
+    known = [labels.get(path, (None, None)) for path in files]
+    label_map = make_label_map(sorted({label for label, _ in known if label is not None})) \
+        if any(label is not None for label, _ in known) else None
+    folds = sorted({fold for _, fold in known if fold is not None})
+    cv_folds = np.array([[-1 if fold is None else (VALID if fold == k else TRAIN)
+                          for k in folds] for _, fold in known], np.int64).reshape(len(files),
+                                                                                  len(folds))
+    return FeatureSet(
+        filename=np.array(files, dtype=object),
+        chunk_nr=np.concatenate([np.arange(len(block)) for _, block in vectors]),
+        label_nominal=np.array([label for label, _ in known], dtype=object),
+        label_numeric=np.array([-1 if label is None else label_map[label]
+                                for label, _ in known], np.int64),
+        cv_folds=cv_folds, partition=np.full(len(files), -1, np.int64),
+        features=np.concatenate([block for _, block in vectors]), feature_dims=["generated"],
+        label_map=label_map,
+        metadata={"embeddings": {"window_seconds": settings.window_seconds,
+                                 "hop_seconds": settings.hop_seconds, "sr": settings.sr}})
 
 
 def _one_file(path, predict_fn, settings, rows_path: Path, progress, skipped):

@@ -28,6 +28,12 @@ def register(subparsers) -> None:
                               "multi-label decisions), one or per class, e.g. Dog=0.6 Rain=0.4 "
                               "(default: 0.5, or the job's multilabel_threshold)")
     predict.add_argument("--batch-size", type=int, help="windows per batch (default: the job's)")
+    predict.add_argument("--embeddings", action="store_true",
+                         help="also write each window's embedding (the input of the model's "
+                              "classification head) to embeddings.nc, an auDeep feature set")
+    predict.add_argument("--labels-from", type=Path, metavar="DATASET",
+                         help="with --embeddings: a dataset (folder or manifest, any layout) "
+                              "whose labels and folds the embeddings of its files get")
     predict.add_argument("--no-progress", action="store_true")
     predict.set_defaults(handler=run)
 
@@ -35,11 +41,16 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from modules.inference import predict_with_job
 
+    if args.labels_from is not None and not args.embeddings:
+        raise SystemExit("spectrain predict: --labels-from labels the embeddings: add "
+                         "--embeddings")
+
     try:
         files = predict_with_job(args.job, args.input, args.output, args.hop, args.aggregate,
                                  args.top_k, per_class_option(args.threshold, float,
                                                               "--threshold", "predict"),
-                                 args.batch_size, progress=not args.no_progress)
+                                 args.batch_size, progress=not args.no_progress,
+                                 embeddings=args.embeddings, labels_from=args.labels_from)
     except (ValueError, FileExistsError) as error:
         raise SystemExit(f"spectrain predict: {error}") from None
     skipped = len(getattr(files, "attrs", {}).get("skipped", []))

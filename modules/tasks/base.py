@@ -163,10 +163,10 @@ class Task:
         """Evaluate ``job``'s best model again (``job``: a :class:`modules.job_folder.Job`)."""
         raise NotImplementedError
 
-    def window_predictor(self, job) -> Callable:
+    def window_predictor(self, job, embeddings: bool = False) -> Callable:
         """``f(windows) -> probabilities``: (n, samples) float32 waveforms at the job's rate
-        through the job's front end and best model, (n, classes) out (only where
-        ``predicts``)."""
+        through the job's front end and best model, (n, classes) out; with ``embeddings``
+        ``(probabilities, (n, dim) embeddings)`` (only where ``predicts``)."""
         raise NotImplementedError(f"task {self.name!r} does not predict windows")
 
     def detect(self, job, inputs, output_dir, *options):

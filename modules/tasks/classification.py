@@ -325,23 +325,15 @@ class Classification(Task):
                 summary[f"best_{key}"] = value
         return summary
 
-    def window_predictor(self, job):
-        """The job's parse function and best model over a batch of waveform windows, as the
-        job's evaluation runs them (one traced function, reused for every batch size)."""
-        import tensorflow as tf
+    def window_predictor(self, job, embeddings: bool = False):
+        """The job's parse function and best model over a batch of waveform windows (and the
+        input of its classification head, with ``embeddings``)."""
+        from modules.prediction import model_window_predictor
 
         if job.feature_vectors:
             raise ValueError(f"{job.path} trained on feature vectors (a feature set), not "
-                                 f"audio: it cannot predict recordings")
-        model, parse, n_classes = job.model, job.parse, len(job.class_names)
-        infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-
-        def predict(windows):
-            windows = tf.constant(np.asarray(windows, np.float32))
-            inputs, _ = parse(windows, tf.zeros([windows.shape[0], n_classes]))
-            return infer(inputs).numpy()
-
-        return predict
+                             f"audio: it cannot predict recordings")
+        return model_window_predictor(job.model, job.parse, len(job.class_names), embeddings)
 
     # --- replay -------------------------------------------------------------------------------
     @staticmethod
