@@ -285,6 +285,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         n_mfcc: int = 40,
         center: bool = True,
         pad_mode: str = "reflect",
+        portable: bool = False,
         **kwargs,
     ):
         # FFTs and logs in half precision are useless: stay float32 under a mixed policy.
@@ -313,6 +314,10 @@ class LogMelSpectrogram(keras.layers.Layer):
         self.n_mfcc = int(n_mfcc)
         self.center = bool(center)
         self.pad_mode = pad_mode
+        # portable: the STFT as a product with a DFT matrix, so the graph holds no complex
+        # tensors and no FFT (LiteRT's builtin RFFT takes powers of two only, and ONNX
+        # converters take an FFT only before a magnitude); the same numbers to float rounding.
+        self.portable = bool(portable)
 
         # Constants as NumPy: cheap to embed in any graph (tf.data map, tf.function, model).
         self._window = _padded_periodic_hann(self.win_length or self.n_fft, self.n_fft)
@@ -359,7 +364,7 @@ class LogMelSpectrogram(keras.layers.Layer):
             waveform = tf.cast(waveform, tf.float32)
         unbatched = waveform.shape.rank == 1
         if unbatched:
-            waveform = waveform[tf.newaxis]
+            waveform = tf.expand_dims(waveform, 0)
         elif waveform.shape.rank != 2:
             raise ValueError(
                 "LogMelSpectrogram expects (batch, samples) or (samples,), "
@@ -379,7 +384,7 @@ class LogMelSpectrogram(keras.layers.Layer):
             features = _matmul_last_axis(features, self._dct_matrix)  # (batch, frames, n_mfcc)
 
         # (batch, frames, bins) -> (batch, bins, frames, 1): librosa rows/columns, channels last.
-        image = tf.transpose(features, [0, 2, 1])[..., tf.newaxis]
+        image = tf.expand_dims(tf.transpose(features, [0, 2, 1]), -1)
         return image[0] if unbatched else image
 
     def _check_length(self, n_samples: Optional[int]) -> None:
@@ -393,11 +398,25 @@ class LogMelSpectrogram(keras.layers.Layer):
         if self.n_frames(n_samples) < 1:
             raise ValueError(f"{n_samples} samples is shorter than one frame (n_fft={self.n_fft})")
 
+    def _dft_power(self, waveform: tf.Tensor) -> tf.Tensor:
+        """|STFT|**2 of padded ``waveform`` as windowed frames times a [cos | -sin] DFT
+        matrix (the ``portable`` path)."""
+        bins = self.n_fft // 2 + 1
+        phase = 2 * np.pi * np.outer(np.arange(self.n_fft), np.arange(bins)) / self.n_fft
+        basis = np.concatenate([np.cos(phase), -np.sin(phase)], axis=1) * self._window[:, None]
+        frames = tf.signal.frame(waveform, self.n_fft, self.hop_length, pad_end=False)
+        spectrum = _matmul_last_axis(frames, basis.astype(np.float32))
+        return tf.math.square(spectrum[..., :bins]) + tf.math.square(spectrum[..., bins:])
+
     def _power_spectrogram(self, waveform: tf.Tensor) -> tf.Tensor:
         """|STFT|**power, shape (batch, frames, n_fft // 2 + 1)."""
         if self.center:
             pad = self.n_fft // 2
             waveform = tf.pad(waveform, [[0, 0], [pad, pad]], mode=PAD_MODES[self.pad_mode])
+        if self.portable:
+            power = self._dft_power(waveform)
+            return power if self.power == 2.0 else tf.math.pow(tf.math.sqrt(power),
+                                                               self.power)
         window = self._window
         stft = tf.signal.stft(
             waveform,
@@ -421,7 +440,7 @@ class LogMelSpectrogram(keras.layers.Layer):
             hop_length=self.hop_length, n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
             power=self.power, amin=self.amin, ref=self.ref, top_db=self.top_db,
             clip_below=self.clip_below, output=self.output_mode, n_mfcc=self.n_mfcc,
-            center=self.center, pad_mode=self.pad_mode,
+            center=self.center, pad_mode=self.pad_mode, portable=self.portable,
         )
         return config
 
@@ -432,8 +451,10 @@ def _matmul_last_axis(x: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:
     flat = tf.reshape(x, [-1, matrix.shape[0]])
     product = tf.linalg.matmul(flat, tf.constant(matrix, dtype=x.dtype))
     result = tf.reshape(product, tf.concat([leading_shape, [matrix.shape[1]]], axis=0))
-    # Reshape loses static shape information; restore it for downstream layers.
-    return tf.ensure_shape(result, x.shape[:-1].concatenate([matrix.shape[1]]))
+    # Reshape loses static shape information; restore it for downstream layers (set_shape adds
+    # no op, so exported graphs hold only ops every runtime has).
+    result.set_shape(x.shape[:-1].concatenate([matrix.shape[1]]))
+    return result
 
 
 def _validate_arguments(
