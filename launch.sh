@@ -5,6 +5,7 @@
 #   bash launch.sh <any spectrain command>       (e.g. inspect raw --basedir DIR, jobs,
 #                                                 augment train2356 --pretend 3)
 #   bash launch.sh convert panns CKPT.pth OUT.keras --model Cnn14   (installs PyTorch on first use)
+#   bash launch.sh export-model --job JOB --format litert --output DIR (installs LiteRT/ONNX)
 # On first use it creates .venv and installs the project into it (pip install -e .[dev]).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,6 +35,15 @@ ensure_reference() {
     echo "$REFERENCE_PACKAGES" > "$stamp"
   fi
 }
+# The export runtimes (LiteRT, ONNX): for `test` and `export-model` only.
+ensure_export() {
+  local stamp="$VENV/.spectrain-export"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(stamp_of)" ]; then
+    echo "installing the export runtimes: LiteRT, ONNX (first use)" >&2
+    python -m pip install --quiet -e ".[dev,export]" >&2
+    stamp_of > "$stamp"
+  fi
+}
 export PYTHONUNBUFFERED=1
 [ -t 1 ] && export SPECTRAIN_INTERACTIVE=1
 
@@ -46,6 +56,7 @@ case "$1" in
   test)
     shift
     ensure_reference
+    ensure_export
     exec python -m pytest "$@"
     ;;
   train*|*/train*)
@@ -60,6 +71,10 @@ case "$1" in
     ;;
   convert)
     ensure_reference
+    exec spectrain "$@"
+    ;;
+  export-model)
+    ensure_export
     exec spectrain "$@"
     ;;
   *)

@@ -12,8 +12,9 @@ and add it to :data:`COMMAND_MODULES`; ``spectrain --help`` lists the commands i
 
 from __future__ import annotations
 
-from modules.commands import (augment, clips, convert, detect, explain, feature_files, inspect,
-                              jobs, learners, pack, predict, preprocess, rae, replay, train)
+from modules.commands import (augment, clips, convert, detect, explain, export_model,
+                              feature_files, inspect, jobs, learners, pack, predict, preprocess,
+                              rae, replay, train)
 
 COMMAND_MODULES = (
     train,  # train NAME
@@ -23,6 +24,7 @@ COMMAND_MODULES = (
     augment,  # augment NAME --pretend N
     predict,  # predict --job JOB_DIR --input ... --output DIR
     detect,  # detect --job JOB_DIR --input ... --output DIR
+    export_model,  # export-model --job JOB_DIR --format savedmodel|litert|onnx --output DIR
     explain,  # explain --job JOB_DIR --method ...
     convert,  # convert panns | htsat
     clips,  # clips --annotations PATH --output DIR
