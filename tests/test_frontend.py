@@ -382,3 +382,24 @@ def test_frontend_from_project_parameters():
     layer = frontend_from_parameters(params.freeze() if hasattr(params, "freeze") else params)
     assert layer.get_config()["output"] == params.spectrogram
     assert layer.n_frames(params.sr * 5) == 1 + params.sr * 5 // params.hop_length
+
+
+@pytest.mark.parametrize("output, n_fft, win_length", [("logmel", 1024, None),
+                                                        ("logmel", 400, 300),  # not 2^k
+                                                        ("mfcc", 512, None), ("stft", 400, None)])
+def test_the_portable_stft_matches_librosa_and_survives_a_save(output, n_fft, win_length,
+                                                               tmp_path):
+    # portable=True computes the STFT as a DFT-matrix product (for LiteRT / ONNX exports)
+    y = make_signal(seed=3)
+    settings = dict(n_fft=n_fft, hop_length=160, win_length=win_length, n_mels=40,
+                    **({"n_mfcc": 20} if output == "mfcc" else {}))
+    ours = run_layer(y, sr=SR, output=output, portable=True, **settings)
+    reference = librosa_features(y, output=output, **settings)
+    tolerance = {"logmel": LOGMEL_ATOL_DB, "mfcc": MFCC_ATOL, "stft": STFT_ATOL_DB}[output]
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=tolerance)
+    layer = LogMelSpectrogram(sr=SR, output=output, portable=True, **settings)
+    model = keras.Sequential([keras.Input((len(y),)), layer])
+    model.save(tmp_path / "front.keras")
+    loaded = keras.models.load_model(tmp_path / "front.keras")
+    assert loaded.layers[0].portable
+    np.testing.assert_array_equal(loaded(y[None].astype(np.float32)), model(y[None]))
