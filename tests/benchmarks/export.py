@@ -6,6 +6,7 @@ job's Keras pipeline (front end + model, as `spectrain predict` runs it), all on
 Prints the median latency per window, its ratio to Keras, the file size and the verification.
 
     .venv/bin/python tests/benchmarks/export.py --job cache/MODE/TRAINER/N [--runs 30]
+        [--formats savedmodel litert onnx]
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--job", required=True, type=Path)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--formats", nargs="+", choices=("savedmodel", "litert", "onnx"),
+                        default=["savedmodel", "litert", "onnx"])
     args = parser.parse_args()
     import tensorflow as tf
 
@@ -59,7 +62,7 @@ def main() -> None:
     print(f"job {job.path} ({job.model.name}), one window of {windows.shape[1]} samples")
     print(f"{'keras (job pipeline)':<22} {keras_ms:8.2f} ms   1.00x")
     with tempfile.TemporaryDirectory() as folder:
-        for fmt, quantize in VARIANTS:
+        for fmt, quantize in [(f, q) for f, q in VARIANTS if f in args.formats]:
             output = Path(folder) / f"{fmt}-{quantize}"
             card = export_job(job.path, fmt, output, quantize, limit=64)
             path = output / card["file"]
