@@ -82,9 +82,24 @@ def predict_with_job(job_dir, inputs, output_dir, hop_seconds=None, aggregate: s
         multi_label=task.multi_label, aggregate=aggregate, top_k=top_k,
         batch_size=batch_size or params.batch_size,
         silence_threshold_db=params.silence_threshold_db)
+    if job.feature_vectors:
+        return _predict_feature_sets(job, inputs, settings, Path(output_dir), embeddings)
     labels = dataset_labels(labels_from) if labels_from is not None else None
     return predict_files(inputs, task.window_predictor(job, embeddings), settings,
                          Path(output_dir), progress, embedding_labels=labels)
+
+
+def _predict_feature_sets(job, inputs, settings, output_dir: Path, embeddings: bool):
+    """A job on feature vectors takes feature sets (.nc), not recordings."""
+    from modules.prediction import predict_feature_sets
+
+    paths = [Path(item) for item in inputs]
+    others = [str(path) for path in paths if path.suffix.lower() != ".nc"]
+    if others or embeddings:
+        raise ValueError(f"{job.path} trained on feature vectors: give it feature sets (.nc) "
+                         f"in auDeep's layout" + (f", not {others[0]}" if others else
+                                                  ", without --embeddings"))
+    return predict_feature_sets(paths, job.task.window_predictor(job), settings, output_dir)
 
 
 def dataset_labels(path) -> dict:

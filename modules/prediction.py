@@ -354,3 +354,43 @@ def _write_summaries(output_dir: Path, rows, events, skipped, settings) -> pd.Da
         tqdm.write(f"{len(skipped)} of {len(rows) + len(skipped)} files skipped (unreadable)")
     files.attrs["skipped"] = skipped
     return files
+
+
+def predict_feature_sets(paths: Sequence, predict_fn: PredictFn, settings: PredictionSettings,
+                         output_dir) -> pd.DataFrame:
+    """A feature-vector job over new feature sets (``.nc``, auDeep's layout, e.g. from
+    ``t-rae generate`` or ``predict --embeddings``): ``windows.csv`` has one row per instance
+    (file, chunk, ``p_<class>``), ``files.csv`` one per file name, aggregated as for audio.
+
+    Raises:
+        FileExistsError: an output exists; FeatureSetError (a ValueError): a set that cannot be
+            read, or whose vectors do not have the job's width.
+    """
+    from modules.representation.dataset import FeatureSet
+
+    output_dir = Path(output_dir)
+    existing = [str(output_dir / n) for n in (WINDOWS_CSV, FILES_CSV) if (output_dir / n).exists()]
+    if existing:
+        raise FileExistsError(f"refusing to overwrite {', '.join(existing)}")
+    windows, rows = [], []
+    for path in paths:
+        features = FeatureSet.load(path).flattened()
+        for name in dict.fromkeys(features.filename):
+            chosen = np.flatnonzero(features.filename == name)
+            probabilities = np.asarray(predict_fn(features.features[chosen]), np.float64)
+            result = FileResult(str(name), settings)
+            result.add(features.chunk_nr[chosen], features.chunk_nr[chosen] + 1, probabilities,
+                       1.0)
+            windows += [[str(name), int(chunk), *row] for chunk, row in
+                        zip(features.chunk_nr[chosen], probabilities)]
+            rows.append({key: value for key, value in result.row().items()
+                         if key != "duration_s"})
+    output_dir.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(windows, columns=["file", "chunk", *(f"p_{c}" for c in
+                                                             settings.classes)])
+    publish_new_file(lambda p: table.to_csv(p, index=False, float_format="%.9g",
+                                            lineterminator="\n"), output_dir / WINDOWS_CSV)
+    files = pd.DataFrame(rows)
+    publish_new_file(lambda p: files.to_csv(p, index=False, float_format="%.6f",
+                                            lineterminator="\n"), output_dir / FILES_CSV)
+    return files

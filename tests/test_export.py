@@ -97,6 +97,14 @@ def test_a_panns_model_with_its_own_front_end_exports_to_every_format(tmp_path, 
         parameters.step_size = 1.0
         parameters.batch_size = 8
         """)
+    # `spectrain predict` runs the waveform model over a recording too
+    import pandas as pd
+
+    from modules.inference import predict_with_job
+
+    clip = pd.read_csv(job / "validation.csv")["path"][0]
+    files = predict_with_job(job, [clip], tmp_path / "predicted", progress=False)
+    assert files["windows"][0] == 5  # a 5 s ESC-10 clip in 1 s windows
     for fmt in FORMATS:
         card = export(job, fmt, tmp_path / fmt, "--verify-windows", "12")
         assert card["input"]["sample_rate"] == 32000  # the model's preset, not the job default

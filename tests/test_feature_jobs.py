@@ -176,6 +176,23 @@ def test_a_job_block_trains_on_learned_representations_and_replays(tmp_path):
     result = replay_job(job, progress=False)
     assert result.identical and result.max_probability_difference == 0.0
 
+    # `spectrain predict` takes feature sets for such a job: the validation instances give the
+    # probabilities predictions.csv recorded
+    from modules.inference import predict_with_job
+
+    files = predict_with_job(job, [path], tmp_path / "predicted", progress=False)
+    windows = pd.read_csv(tmp_path / "predicted" / "windows.csv")
+    assert len(windows) == len(fs) and set(files["file"]) == set(fs.filename)
+    recorded = pd.read_csv(job / "predictions.csv")
+    recorded["file"] = [feature_reference(p)[1] for p in recorded["path"]]
+    both = recorded.merge(windows, left_on=["file", "chunk_index"], right_on=["file", "chunk"])
+    columns = [f"p_{name}" for name in info["class_names"]]
+    assert len(both) == len(recorded)
+    np.testing.assert_allclose(both[[f"{c}_x" for c in columns]].to_numpy(),
+                               both[[f"{c}_y" for c in columns]].to_numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="give it feature sets"):
+        predict_with_job(job, [tmp_path / "clip.wav"], tmp_path / "p2", progress=False)
+
     # an audio augmentation has no audio to work on: refused before training
     trainer.write_text(textwrap.dedent(TRAINER.format(
         path=str(path), audio_aug='[["mixup", {"quantity": 0.5}]]')))

@@ -326,13 +326,14 @@ class Classification(Task):
         return summary
 
     def window_predictor(self, job, embeddings: bool = False):
-        """The job's parse function and best model over a batch of waveform windows (and the
-        input of its classification head, with ``embeddings``)."""
+        """The job's parse function and best model over a batch of waveform windows, or of
+        feature vectors for a job on a feature set (and the input of its classification head,
+        with ``embeddings``)."""
         from modules.prediction import model_window_predictor
 
-        if job.feature_vectors:
-            raise ValueError(f"{job.path} trained on feature vectors (a feature set), not "
-                             f"audio: it cannot predict recordings")
+        if job.feature_vectors and embeddings:
+            raise ValueError(f"{job.path} trained on feature vectors: its inputs are "
+                             f"embeddings already")
         return model_window_predictor(job.model, job.parse, len(job.class_names), embeddings)
 
     # --- replay -------------------------------------------------------------------------------
