@@ -202,7 +202,12 @@ def verify(job: Job, fmt: str, path: Path, limit: int | None = None) -> dict:
     job's validation windows: the largest difference and each one's score."""
     windows, targets = validation_windows(job, limit)
     keras_probabilities = _batched(job.task.window_predictor(job), windows)
-    exported = _batched(runtime_predictor(fmt, path), windows)
+    try:
+        exported = _batched(runtime_predictor(fmt, path), windows)
+    except Exception as error:  # a file its own runtime cannot load or run
+        first = next((line for line in str(error).splitlines() if line.strip()), "")
+        raise ExportError(f"the {fmt} export of model {job.model.name!r} does not run in "
+                          f"{RUNTIMES[fmt]} ({type(error).__name__}: {first[:300]})") from None
     multi_label, threshold = job.task.multi_label, job.params.multilabel_threshold
     return {"runtime": RUNTIMES[fmt], "windows": int(len(windows)),
             "metric": "micro F1" if multi_label else "accuracy",
@@ -276,7 +281,13 @@ def export_job(job_dir, fmt: str, output_dir, quantize: str | None = None,
     job = _open_job(job_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        path = write_format(exportable_network(job, quantize), fmt, output_dir, quantize)
+        network = exportable_network(job, quantize)
+        try:
+            path = write_format(network, fmt, output_dir, quantize)
+        except Exception as error:  # each converter fails in its own way: one line for all
+            first = next((line for line in str(error).splitlines() if line.strip()), "")
+            raise ExportError(f"the {fmt} converter cannot hold model {job.model.name!r} "
+                              f"({type(error).__name__}: {first[:300]})") from None
         check = verify(job, fmt, path, limit)
         if check["non_finite_windows"]:
             raise ExportError(f"the {fmt} export gives NaN or infinite probabilities for "
