@@ -118,10 +118,38 @@ def _job_row(job: Job, key: str) -> dict:
         summary = task.summary(metrics)
         row.update({label: f"{summary[name]:.4f}" for name, label in task.listed.items()
                     if name in summary})
+    cv = job.info.get("cross_validation")
+    if cv:
+        row["cv"] = f"{cv['run']} fold {cv['fold']}"
     row["best epoch"] = job.info.get("best_epoch", "-")
     row["description"] = (job.params.description[:50]
                           if (job.path / "params.json").is_file() else "")
     return row
+
+
+def _cv_rows(cache_root, selector: str | None) -> list[dict]:
+    """One line per cross-validation summary folder: folds done, mean +/- std."""
+    from modules.cross_validation import CV_DIR
+    from modules.tasks import get_task, registered_tasks
+
+    labels = {key: label for name in registered_tasks()
+              for key, label in get_task(name).listed.items()}
+    rows = []
+    for summary in sorted(Path(cache_root).glob("*/*/cv*/summary.json")):
+        folder = summary.parent
+        key = f"{folder.parent.parent.name}/{folder.parent.name}"
+        if not CV_DIR.match(folder.name) or (selector and selector not in
+                                            (key, folder.parent.parent.name)):
+            continue
+        data = json.loads(summary.read_text())
+        done, missing = len(data["folds"]), len(data["missing"])
+        row = {"trainer": key, "job": folder.name,
+               "status": f"{done} of {done + missing} folds", "cv": "mean +/- std"}
+        for name, mean in data["mean"].items():
+            if name in labels:  # the columns the fold jobs show, as mean +/- std
+                row[labels[name]] = f"{mean:.4f}+/-{data['std'][name]:.4f}"
+        rows.append(row)
+    return rows
 
 
 def jobs_table(cache_root, selector: str | None = None) -> str:
@@ -136,6 +164,7 @@ def jobs_table(cache_root, selector: str | None = None) -> str:
         if (selector and selector not in (key, mode)) or not (ref.path / "job.json").is_file():
             continue
         rows.append(_job_row(Job(ref.path, required=()), key))
+    rows += _cv_rows(cache_root, selector)
     if not rows:
         return "no jobs found"
     head = list(dict.fromkeys(name for row in rows for name in row if name not in

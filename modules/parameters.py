@@ -80,6 +80,9 @@ class Parameters:
     validation_fold: Optional[int] = 1  # "fold": this fold; "group": this of the n_folds folds
     validation_size: float = 0.2
     n_folds: Optional[int] = None  # "group": k-fold over groups; None: round(1 / validation_size)
+    # one launch_job runs every fold (split "fold": the dataset's folds; "group": n_folds) as its
+    # own job, then a summary folder cv<N> beside them (modules.cross_validation)
+    cross_validate: bool = False
     n_classes: Optional[int] = None  # None: derived from the data
     data_cache: str = "memory"  # decoded-audio cache: "memory", "disk" or "none"
     # --- training ---------------------------------------------------------------------------

@@ -42,7 +42,9 @@ class Tracker:
     """A thin, failure-tolerant wrapper over ``MlflowClient`` for one job's run."""
 
     def __init__(self, tracking_uri: str | None, cache_root: Path | str, experiment: str,
-                 run_name: str, tags: dict | None = None) -> None:
+                 run_name: str, tags: dict | None = None, resume: str | None = None) -> None:
+        """``resume``: the id of an earlier run of this store to go on with (marked running
+        again) instead of a new run; a new run when it is not found."""
         self.active = False
         self.run_id: str | None = None
         self._warned = False
@@ -66,11 +68,22 @@ class Tracker:
                 experiment_id = self.client.create_experiment(experiment, artifact_location=location)
             else:
                 experiment_id = found.experiment_id
-            run = self.client.create_run(experiment_id, run_name=run_name, tags=tags or {})
-            self.run_id = run.info.run_id
+            self.run_id = self._resumed(resume)
+            if self.run_id is None:
+                run = self.client.create_run(experiment_id, run_name=run_name, tags=tags or {})
+                self.run_id = run.info.run_id
             self.active = True
         except Exception as error:  # noqa: BLE001 - any store failure must not stop the job
             self._warn(f"MLflow tracking is off for this job: {type(error).__name__}: {error}")
+
+    def _resumed(self, run_id: str | None) -> str | None:
+        if not run_id:
+            return None
+        try:
+            self.client.update_run(run_id, status="RUNNING")
+        except Exception:  # noqa: BLE001 - another store, or a deleted run: start a new one
+            return None
+        return run_id
 
     def _warn(self, message: str) -> None:
         if not self._warned:

@@ -136,6 +136,10 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (),
         return folder
     if launch_options.validation_only:
         return _replay_block(run, spec)
+    if run.cross_validate:
+        from modules.cross_validation import run_cross_validation
+
+        return run_cross_validation(task, run, spec, train_job, launch_options.progress)
     return train_job(task, run, spec, progress=launch_options.progress)
 
 
@@ -172,9 +176,11 @@ def _write_info(ctx: JobContext) -> None:
     atomic_write_text(ctx.path / "job.json", json.dumps(ctx.info, indent=2) + "\n")
 
 
-def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True) -> Path:
+def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True,
+              extra_info: dict | None = None) -> Path:
     """Run one job of ``task`` in a new job folder; its status is recorded whatever happens,
-    and a failure keeps everything written so far (``error.txt`` says what went wrong)."""
+    and a failure keeps everything written so far (``error.txt`` says what went wrong).
+    ``extra_info`` goes into job.json (e.g. the cross-validation run and fold)."""
     cache_root = resolve_path(run.cache_root)
     job = create_job_dir(cache_root, run.mode, spec.trainer, run.testing)
     run.job_id = job.job_id
@@ -184,7 +190,7 @@ def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True
         "trainer_file": str(spec.trainer_file), "block": spec.block, "mode": run.mode,
         "testing": run.testing, "datasets": spec.datasets, "status": "running",
         "started": _now(), "parse_function": qualified_name(spec.parse_function),
-        "model": qualified_name(spec.model), "task": task_name(run.task),
+        "model": qualified_name(spec.model), "task": task_name(run.task), **(extra_info or {}),
     }
     ctx = JobContext(run, job, info, cache_root, spec.datasets, spec.model, spec.parse_function,
                      spec.augmentations, progress=progress,

@@ -107,10 +107,14 @@ def start_tracker(params, cache_root: Path, info: dict, job_dir: Path):
     """The job's MLflow run (named trainer/job, tagged with the folder), parameters logged."""
     from modules.tracking import Tracker
 
+    tags = {"job_dir": str(job_dir), "trainer": info["trainer"],
+            "mlflow.note.content": params.description}
+    parent = (info.get("cross_validation") or {}).get("mlflow_parent")
+    if parent:  # a fold of a cross-validation run: a child of the run's MLflow run
+        tags.update({"mlflow.parentRunId": parent,
+                     "cv_fold": str(info["cross_validation"]["fold"])})
     tracker = Tracker(params.tracking_uri, cache_root, experiment=params.mode,
-                      run_name=f"{info['trainer']}/{job_dir.name}",
-                      tags={"job_dir": str(job_dir), "trainer": info["trainer"],
-                            "mlflow.note.content": params.description})
+                      run_name=f"{info['trainer']}/{job_dir.name}", tags=tags)
     tracker.log_params(params.snapshot())
     return tracker
 
