@@ -42,8 +42,12 @@ class Job:
 
     @cached_property
     def params(self) -> Parameters:
-        """The frozen parameters the job ran with."""
-        return Parameters.load(self.path / "params.json").freeze()
+        """The frozen parameters the job ran with; ``cache_root`` is where the folder is now
+        (``<cache_root>/<mode>/<trainer>/<job>``), so a moved or copied job folder replays
+        with the decoded-audio cache beside it, not at its old place."""
+        params = Parameters.load(self.path / "params.json")
+        params.cache_root = str(self.path.resolve().parents[2])
+        return params.freeze()
 
     @property
     def class_names(self) -> list:

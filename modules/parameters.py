@@ -85,6 +85,9 @@ class Parameters:
     cross_validate: bool = False
     n_classes: Optional[int] = None  # None: derived from the data
     data_cache: str = "memory"  # decoded-audio cache: "memory", "disk" or "none"
+    # decoded, resampled waveforms kept under <cache_root>/decoded/ for every later job, fold
+    # and replay (modules.data.decoded_cache); delete that folder to clear it
+    decoded_cache: bool = True
     # --- training ---------------------------------------------------------------------------
     n_epochs: int = 50
     lr: float = 1e-3

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -36,6 +37,7 @@ class AudioConfig:
     chunking: str = "chunk"
     silence_threshold_db: float = -90.0
     feature_width: int | None = None
+    decoded_cache: str | None = None  # folder of the decoded-audio cache (None: decode always)
 
     @property
     def samples(self) -> int:
@@ -69,7 +71,28 @@ class AudioConfig:
                     f"{path} {width}" for path, width in widths.items()))
             width = next(iter(widths.values()))
         return cls(params.sr, params.audio_length, params.step_size, params.chunking,
-                   params.silence_threshold_db, width)
+                   params.silence_threshold_db, width, decoded_cache_dir(params))
+
+
+def decoded_cache_dir(params) -> str | None:
+    """``<cache_root>/decoded`` when ``params.decoded_cache`` is on, else None."""
+    from modules.data.decoded_cache import FOLDER
+    from modules.data.fetch import project_root
+
+    if not params.decoded_cache:
+        return None
+    root = Path(params.cache_root).expanduser()
+    return str((root if root.is_absolute() else project_root() / root) / FOLDER)
+
+
+def cached_reader(folder: str):
+    """A ``decode_to_chunks`` reader through the decoded-audio cache in ``folder``."""
+    from modules.data.decoded_cache import read_audio_cached
+
+    def read(path, sr, threshold):
+        return read_audio_cached(path, sr, Path(folder), threshold)
+
+    return read
 
 
 class SkippedFiles:
@@ -125,6 +148,7 @@ def decoded_dataset(paths: Sequence[str], labels: np.ndarray, audio: AudioConfig
     paths = [str(p) for p in paths]
     labels = np.asarray(labels, np.float32)
     samples = audio.samples
+    reader = cached_reader(audio.decoded_cache) if audio.decoded_cache else None
 
     def decode(file_index):
         file_index = int(file_index)
@@ -133,7 +157,7 @@ def decoded_dataset(paths: Sequence[str], labels: np.ndarray, audio: AudioConfig
         else:
             chunks, padded, error = decode_to_chunks(
                 paths[file_index], audio.sr, audio.audio_length, audio.step_size, audio.chunking,
-                audio.silence_threshold_db)
+                audio.silence_threshold_db, reader)
         if error:
             skipped.add(paths[file_index], error)
         if chunk_labels is None:

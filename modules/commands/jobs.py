@@ -23,6 +23,17 @@ def register(subparsers) -> None:
     jobs.set_defaults(handler=run)
 
 
+def cache_line(cache_root: Path) -> str:
+    """The decoded-audio cache's size, and how to clear it."""
+    from modules.data.decoded_cache import FOLDER, cache_size
+
+    folder = cache_root / FOLDER
+    entries, size = cache_size(folder)
+    return (f"decoded-audio cache: {entries} files, {size / 1e6:.1f} MB in {folder} "
+            f"(delete the folder to clear it)")
+
+
 def run(args) -> int:
     print(list_jobs_table(Path(args.cache_root), args.selector))
+    print(cache_line(Path(args.cache_root)))
     return 0

@@ -20,7 +20,7 @@ import math
 import os
 import stat
 import struct
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 import soundfile
@@ -509,11 +509,13 @@ def chunk_audio(audio: np.ndarray, sr: int, audio_length: float, step_size: floa
 
 
 def decode_to_chunks(path: PathLike, sr: int, audio_length: float, step_size: float,
-                     mode: str = "chunk", silence_threshold_db: Optional[float] = -90.0
-                     ) -> tuple[np.ndarray, np.ndarray, str]:
+                     mode: str = "chunk", silence_threshold_db: Optional[float] = -90.0,
+                     reader: Optional[Callable] = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Read a file as mono at ``sr`` and chunk it; never raises for bad audio.
 
-    Meant for ``tf.numpy_function`` in the input pipeline.
+    Meant for ``tf.numpy_function`` in the input pipeline. ``reader(path, sr,
+    silence_threshold_db)``: how the file is read (default: :func:`read_audio`, mono; the
+    pipeline passes the decoded-audio cache, :mod:`.decoded_cache`).
 
     Returns:
         (chunks, padded, error): as :func:`chunk_audio`, and "" when the file is fine. For a bad
@@ -525,7 +527,8 @@ def decode_to_chunks(path: PathLike, sr: int, audio_length: float, step_size: fl
             errors, not bad audio.
     """
     try:
-        audio = read_audio(path, sr, mono=True, silence_threshold_db=silence_threshold_db)
+        audio = (reader(path, sr, silence_threshold_db) if reader else
+                 read_audio(path, sr, mono=True, silence_threshold_db=silence_threshold_db))
     except BadAudioError as error:
         if mode not in CHUNK_MODES:
             raise ValueError(f"unknown chunking mode {mode!r}; expected one of {CHUNK_MODES}")
