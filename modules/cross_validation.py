@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
-from modules.jobs import atomic_write_text, list_jobs, trainer_dir
+from modules.jobs import CV_DIR, atomic_write_text, list_jobs, trainer_dir
 from modules.parameters import Parameters
-
-CV_DIR = re.compile(r"^cv(\d+)(_testing)?$")
 # Parameters that differ between the folds of one run, or do not change what is learnt.
 PER_FOLD = ("job_id", "validation_fold", "description", "cross_validate")
 

@@ -133,7 +133,7 @@ def _job_row(job: Job, key: str) -> dict:
 
 def _cv_rows(cache_root, selector: str | None) -> list[dict]:
     """One line per cross-validation summary folder: folds done, mean +/- std."""
-    from modules.cross_validation import CV_DIR
+    from modules.jobs import CV_DIR
     from modules.tasks import get_task, registered_tasks
 
     labels = {key: label for name in registered_tasks()

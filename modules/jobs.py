@@ -18,6 +18,7 @@ from pathlib import Path
 
 TESTING_SUFFIX = "_testing"
 _JOB_DIR = re.compile(r"^(\d+)(_testing)?$")
+CV_DIR = re.compile(r"^cv(\d+)(_testing)?$")  # a cross-validation summary folder
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ class Parameters:
     audio_length: float = 5.0  # seconds per example (chunk)
     step_size: float = 5.0  # seconds between chunk starts
     chunking: str = "chunk"  # "chunk": windows of audio_length every step_size; "fixed": pad/trim
+    # training examples: one random window of audio_length per file and epoch (seeded by seed,
+    # epoch and file) instead of the fixed chunks; validation keeps the chunks
+    random_crops: bool = False
     silence_threshold_db: float = -90.0  # peak below this (dBFS) counts as an all-silent file
     # task "cw": an annotated cycle labels a chunk when it overlaps the chunk by at least
     # overlap_threshold * audio_length seconds
@@ -92,7 +95,10 @@ class Parameters:
     n_epochs: int = 50
     lr: float = 1e-3
     batch_size: int = 32
-    target_metric: str = "val_loss"  # what early stopping, LR reduction and best model follow
+    # what early stopping, LR reduction and best model follow; classification jobs may follow
+    # a file-level number too: "val_file_accuracy" or "val_file_balanced_accuracy" (the
+    # validation windows' probabilities averaged over each file)
+    target_metric: str = "val_loss"
     es_patience: int = 10
     min_delta: float = 1e-4
     factor: float = 0.5

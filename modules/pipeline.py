@@ -263,3 +263,53 @@ def balanced_class_weights(labels: np.ndarray) -> np.ndarray:
     present = counts > 0
     weights[present] = counts.sum() / (present.sum() * counts[present])
     return weights
+
+
+class RandomCrops:
+    """Training examples as random windows: each epoch, every file gives one window of
+    ``length`` samples at an offset drawn from (seed, epoch, file), in an order drawn from
+    (seed, epoch), so a rerun sees the same windows. A file shorter than a window is
+    zero-padded. ``waveforms``: each file's whole mono signal; ``labels``: one row per file."""
+
+    def __init__(self, waveforms: Sequence[np.ndarray], labels: np.ndarray, length: int,
+                 seed: int):
+        self.waveforms = [np.asarray(w, np.float32) for w in waveforms]
+        self.labels = np.asarray(labels, np.float32)
+        self.length, self.seed = int(length), int(seed)
+        self.epochs_started = 0
+
+    def __len__(self) -> int:
+        return len(self.waveforms)
+
+    def crop(self, epoch: int, index: int) -> np.ndarray:
+        """File ``index``'s window of ``epoch``."""
+        audio = self.waveforms[index]
+        spare = len(audio) - self.length
+        if spare <= 0:
+            return np.pad(audio, (0, -spare))
+        start = int(np.random.default_rng([self.seed, epoch, index]).integers(0, spare + 1))
+        return audio[start:start + self.length]
+
+    def _examples(self):
+        epoch = self.epochs_started
+        self.epochs_started += 1
+        for index in np.random.default_rng([self.seed, epoch]).permutation(len(self)):
+            yield self.crop(epoch, int(index)), self.labels[index]
+
+    def dataset(self, parse: ParseFn, batch_size: int,
+                class_weights: np.ndarray | None = None) -> tf.data.Dataset:
+        """Batches of (inputs, labels[, weights]), a new draw every epoch."""
+        signature = (tf.TensorSpec([self.length], tf.float32),
+                     tf.TensorSpec([self.labels.shape[1]], tf.float32))
+        ds = tf.data.Dataset.from_generator(self._examples, output_signature=signature)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))
+        ds = ds.batch(batch_size)
+        weights = None if class_weights is None else tf.constant(class_weights, tf.float32)
+
+        def to_model_inputs(audio, labels):
+            inputs, labels = parse(audio, labels)
+            if weights is None:
+                return inputs, labels
+            return inputs, labels, tf.gather(weights, tf.argmax(labels, axis=-1))
+
+        return ds.map(to_model_inputs).prefetch(tf.data.AUTOTUNE)

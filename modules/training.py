@@ -232,7 +232,7 @@ def _run_job(task: Task, ctx: JobContext) -> None:
     ctx.info["model_parameters"] = int(network.count_params())
     _write_info(ctx)
     network.fit(train_ds, validation_data=val_ds, epochs=ctx.params.n_epochs,
-                callbacks=job_callbacks(ctx.params, ctx.path, ctx.tracker),
+                callbacks=job_callbacks(ctx.params, ctx.path, ctx.tracker, task.callbacks(ctx)),
                 shuffle=False,  # the datasets shuffle themselves, from the job's seed
                 verbose=ctx.verbose)
     network.save(ctx.path / "last_model.keras")

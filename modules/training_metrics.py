@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 
 import keras
+import numpy as np
 from keras import ops
 
 from modules.evaluation import RESPIRATORY_TASKS, is_respiratory
@@ -156,3 +157,34 @@ def check_target_metric(name: str, task: str | None, n_classes: int | None = Non
 def metric_direction(name: str) -> str:
     """"min" for losses, "max" for every other metric here (accuracy, sensitivity, AUC...)."""
     return "min" if "loss" in name else "max"
+
+
+FILE_LEVEL_METRICS = ("val_file_accuracy", "val_file_balanced_accuracy")
+
+
+class FileLevelValidation(keras.callbacks.Callback):
+    """Adds ``val_file_accuracy`` and ``val_file_balanced_accuracy`` to each epoch's logs: the
+    validation windows' probabilities averaged over each file, as the report's per-recording
+    level does. It must come before the callbacks that read the target metric (checkpoint,
+    early stopping): they see the logs it fills. ``file_index``: the file of each validation
+    example, in dataset order; ``labels``: each example's one-hot label."""
+
+    def __init__(self, val_ds, file_index, labels):
+        super().__init__()
+        self.val_ds = val_ds
+        self.file_index = np.asarray(file_index)
+        self.truth = np.asarray(labels).argmax(axis=1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from sklearn.metrics import balanced_accuracy_score
+
+        probabilities = np.concatenate([np.asarray(self.model(x, training=False))
+                                        for x, _ in self.val_ds])
+        files, first = np.unique(self.file_index, return_index=True)
+        sums = np.zeros((len(files), probabilities.shape[1]))
+        np.add.at(sums, np.searchsorted(files, self.file_index), probabilities)
+        predicted, truth = sums.argmax(axis=1), self.truth[first]
+        if logs is not None:
+            logs["val_file_accuracy"] = float(np.mean(predicted == truth))
+            logs["val_file_balanced_accuracy"] = float(balanced_accuracy_score(truth,
+                                                                               predicted))

@@ -17,6 +17,7 @@ hook                          what the task decides
 ``prepare``                   bind its augmentations to the classes and the input shape
 ``datasets``                  the training and validation ``tf.data`` pipelines
 ``network``                   the network adapted to the task, compiled with its loss, metrics
+``callbacks``                 its own Keras callbacks (e.g. file-level validation metrics)
 ``evaluate``                  the best model on the validation part: metrics and predictions
 ``report``                    its report text
 ``write_outputs``             its plots and examples
@@ -142,6 +143,11 @@ class Task:
     def network(self, ctx: JobContext):
         """The model for this task, compiled with its loss and metrics."""
         raise NotImplementedError
+
+    def callbacks(self, ctx: JobContext) -> list:
+        """Keras callbacks of the task's own, run first each epoch (before the checkpoint and
+        early stopping read the target metric)."""
+        return []
 
     def evaluate(self, ctx: JobContext, model) -> dict:
         """Metrics of the best ``model`` on the validation part; writes its predictions."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,35 @@ def decode_part(table: pd.DataFrame, params, class_names, skipped, cache: str,
               else one_hot_labels(table["label"], class_names))
     return decoded_dataset(table["path"], labels, audio, skipped, cache=cache,
                            chunk_labels=chunk_labeler(table, params, class_names, audio))
+
+
+def random_crop_set(table: pd.DataFrame, params, class_names, skipped, audio, progress: bool):
+    """The training files decoded whole (through the decoded-audio cache), for one random
+    window per file and epoch (``parameters.random_crops``)."""
+    from tqdm import tqdm
+
+    from modules.data.audio import BadAudioError
+    from modules.data.decoded_cache import read_audio_cached
+    from modules.pipeline import RandomCrops, one_hot_labels
+
+    if audio.features or params.task == "cw":
+        raise ValueError("random_crops takes audio files labelled as a whole (not feature "
+                         "vectors, not the per-cycle labels of task 'cw')")
+    waveforms, labels = [], []
+    for path, label in tqdm(zip(table["path"], table["label"]), total=len(table),
+                            desc="decoding training audio", unit="file", disable=not progress):
+        try:
+            waveforms.append(read_audio_cached(path, audio.sr, audio.decoded_cache and
+                                               Path(audio.decoded_cache),
+                                               audio.silence_threshold_db))
+            labels.append(label)
+        except BadAudioError as error:
+            skipped.add(path, error.reason)
+    if not waveforms:
+        raise ValueError(f"decoding training audio: none of the {len(table)} files gave a "
+                         f"usable example")
+    return RandomCrops(waveforms, one_hot_labels(labels, class_names), audio.samples,
+                       params.seed)
 
 
 def check_feature_job(augmentations: list) -> None:
@@ -108,6 +138,24 @@ class Classification(Task):
 
         return metric_names(self.label_source)
 
+    def check(self, params, augmentations: list) -> None:
+        from modules.training_metrics import FILE_LEVEL_METRICS
+
+        if params.random_crops and (augmentations or params.oversample):
+            raise ValueError("random_crops draws a new window per file and epoch; augmentation "
+                             "lists and oversample are not combined with it yet")
+        if params.target_metric not in FILE_LEVEL_METRICS:
+            super().check(params, augmentations)
+
+    def callbacks(self, ctx: JobContext) -> list:
+        """File-level validation metrics, when the target metric is one."""
+        from modules.training_metrics import FILE_LEVEL_METRICS, FileLevelValidation
+
+        if ctx.params.target_metric not in FILE_LEVEL_METRICS:
+            return []
+        meta = ctx.state["val_meta"]
+        return [FileLevelValidation(ctx.state["val_ds"], meta["file_index"], meta["label"])]
+
     # --- data ---------------------------------------------------------------------------------
     def load_data(self, ctx: JobContext) -> None:
         from modules.data.splits import split_notes_of
@@ -162,13 +210,18 @@ class Classification(Task):
         # Augmentation keeps the decoded training examples in memory itself (examples are
         # paired at random), so tf.data does not cache a second copy.
         augmenting = bool(ctx.augmentations) or params.oversample
-        train_decoded = decode_part(ctx.train, params, ctx.class_names, skipped,
-                                    "none" if augmenting
-                                    else cache or str(ctx.path / ".decoded_train"), audio)
+        if params.random_crops:
+            crops = ctx.state["crops"] = random_crop_set(ctx.train, params, ctx.class_names,
+                                                         skipped, audio, ctx.progress)
+            train_decoded, train_meta = None, {"label": crops.labels}
+        else:
+            train_decoded = decode_part(ctx.train, params, ctx.class_names, skipped,
+                                        "none" if augmenting
+                                        else cache or str(ctx.path / ".decoded_train"), audio)
+            train_meta = fill_cache(train_decoded, len(ctx.train), "decoding training audio",
+                                    ctx.progress, keep_audio=augmenting)
         val_decoded = decode_part(ctx.validation, params, ctx.class_names, skipped,
                                   cache or str(ctx.path / ".decoded_validation"), audio)
-        train_meta = fill_cache(train_decoded, len(ctx.train), "decoding training audio",
-                                ctx.progress, keep_audio=augmenting)
         val_meta = fill_cache(val_decoded, len(ctx.validation), "decoding validation audio",
                               ctx.progress)
         print(f"training: {len(ctx.train)} files -> {len(train_meta['label'])} examples; "
@@ -188,6 +241,8 @@ class Classification(Task):
 
         params = ctx.params
         class_weights = balanced_class_weights(meta["label"]) if params.class_weights else None
+        if params.random_crops:
+            return ctx.state["crops"].dataset(ctx.parse, params.batch_size, class_weights)
         if not augmenting:
             return training_dataset(decoded, ctx.parse, params.batch_size, params.seed,
                                     len(meta["label"]), class_weights)

@@ -127,16 +127,17 @@ def best_history_row(history: pd.DataFrame, target_metric: str) -> int:
     return int(column.idxmin() if metric_direction(target_metric) == "min" else column.idxmax())
 
 
-def job_callbacks(params, job_dir: Path, tracker) -> list:
-    """Best checkpoint, early stopping and LR reduction on ``params.target_metric``, NaN stop,
-    MLflow, and the CSV history (last: it sees the learning rate the others add)."""
+def job_callbacks(params, job_dir: Path, tracker, first: list = ()) -> list:
+    """``first`` (a task's own callbacks, e.g. ones that add metrics to the logs), then best
+    checkpoint, early stopping and LR reduction on ``params.target_metric``, NaN stop, MLflow,
+    and the CSV history (last: it sees the learning rate the others add)."""
     import keras
 
     from modules.tracking import TrackerCallback
     from modules.training_metrics import metric_direction
 
     direction = metric_direction(params.target_metric)
-    return [
+    return [*first,
         keras.callbacks.ModelCheckpoint(str(job_dir / "best_model.keras"),
                                         monitor=params.target_metric, mode=direction,
                                         save_best_only=True),

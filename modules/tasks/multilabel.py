@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 
 from modules.jobs import atomic_write_text
-from modules.tasks.base import JobContext, ReplayComparison
+from modules.tasks.base import JobContext, ReplayComparison, Task
 from modules.tasks.classification import (Classification, describe_split,
                                           largest_probability_difference)
 from modules.tasks.common import load_and_split, testing_subsets
@@ -52,7 +52,10 @@ class MultiLabel(Classification):
         if not 0.0 < params.multilabel_threshold < 1.0:
             raise ValueError(f"parameters.multilabel_threshold must be between 0 and 1, got "
                              f"{params.multilabel_threshold}")
-        super().check(params, augmentations)
+        Task.check(self, params, augmentations)  # not classification's file-level metrics
+
+    def callbacks(self, ctx: JobContext) -> list:
+        return []
 
     def load_data(self, ctx: JobContext) -> None:
         run = ctx.run

@@ -1,0 +1,74 @@
+"""Random-crop training (a new window per file and epoch) and file-level target metrics."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modules.pipeline import RandomCrops
+
+
+def test_random_crops_are_seeded_by_seed_epoch_and_file():
+    waveforms = [np.arange(100, dtype=np.float32) + 1000 * k for k in range(4)]
+    waveforms.append(np.ones(5, np.float32))  # shorter than a window: padded
+    labels = np.eye(5, dtype=np.float32)
+    crops = RandomCrops(waveforms, labels, length=10, seed=7)
+    again = RandomCrops(waveforms, labels, length=10, seed=7)
+    first = [crops.crop(0, i) for i in range(5)]
+    assert all(np.array_equal(a, again.crop(0, i)) for i, a in enumerate(first))
+    assert any(not np.array_equal(first[i], crops.crop(1, i)) for i in range(4))
+    assert np.array_equal(first[4], np.r_[np.ones(5), np.zeros(5)])
+    for i in range(4):  # a window of the file itself: 10 consecutive samples
+        assert np.array_equal(np.diff(first[i]), np.ones(9)) and first[i][0] >= 1000 * i
+    epoch0 = [label.argmax() for _, label in crops._examples()]
+    epoch1 = [label.argmax() for _, label in crops._examples()]
+    assert sorted(epoch0) == sorted(epoch1) == list(range(5)) and crops.epochs_started == 2
+    assert epoch0 == [label.argmax() for _, label in again._examples()]
+
+
+@pytest.mark.slow
+def test_a_random_crop_job_follows_the_file_level_accuracy_and_replays(tmp_path, esc10):
+    from modules.cli import run_trainer
+    from modules.replay import replay_job
+
+    trainer = tmp_path / "trainers" / "crops" / "train1.py"
+    trainer.parent.mkdir(parents=True)
+    trainer.write_text(textwrap.dedent("""
+        import functools
+        from modules.models import baseline_cnn
+        from modules.parameters import parameters
+        from modules.parsers import spec_parser
+        from modules.training import launch_job
+
+        parameters.random_crops = True
+        parameters.target_metric = "val_file_accuracy"
+        parameters.sr = 8000
+        parameters.audio_length = 1.0
+        parameters.step_size = 1.0
+        parameters.n_fft = 256
+        parameters.hop_length = 128
+        parameters.n_mels = 16
+        parameters.testing_files_per_class = 2
+        parameters.n_example_plots = 0
+        parameters.n_gradcam = 0
+        launch_job({"Esc10": 1}, functools.partial(baseline_cnn, filters=(4, 8)), [], [],
+                   spec_parser)
+        """))
+    cache = tmp_path / "cache"
+    run_trainer(trainer, testing=True, cache_root=str(cache), progress=False)
+    job = cache / "crops" / "train1" / "1_testing"
+    history = pd.read_csv(job / "history.csv")
+    assert {"val_file_accuracy", "val_file_balanced_accuracy"} <= set(history.columns)
+    metrics = json.loads((job / "metrics.json").read_text())
+    best = history["val_file_accuracy"].idxmax()
+    # the best epoch is the one with the best file-level accuracy, which the report's
+    # per-recording level of the best model gives again
+    assert metrics["best_epoch"] == int(history["epoch"][best]) + 1
+    assert metrics["clips"]["accuracy"] == pytest.approx(history["val_file_accuracy"][best])
+    report = (job / "report.txt").read_text()
+    assert "training:     20 files -> 20 examples" in report  # one window per file and epoch
+    assert replay_job(job, progress=False).identical
