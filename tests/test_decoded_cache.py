@@ -3,6 +3,7 @@ when two processes fill it at once, and used by jobs and replays (which stay IDE
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -38,7 +39,11 @@ def test_a_changed_file_gets_a_new_entry_and_a_damaged_entry_is_decoded_again(tm
     cache = tmp_path / "decoded"
     soundfile.write(path, 0.5 * np.sin(np.arange(8000) / 3).astype(np.float32), 8000)
     first = read_audio_cached(str(path), 8000, cache)
+    before = path.stat().st_mtime_ns
     soundfile.write(path, 0.25 * np.sin(np.arange(8000) / 7).astype(np.float32), 8000)
+    # same size: the new modification time is what tells the cache (a coarse file-system clock
+    # could give the old one back within the same tick)
+    os.utime(path, ns=(before + 10**9, before + 10**9))
     second = read_audio_cached(str(path), 8000, cache)
     assert np.array_equal(second, read_audio(str(path), 8000)) and not np.array_equal(first,
                                                                                       second)

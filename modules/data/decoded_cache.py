@@ -6,7 +6,9 @@ decoded, mono-mixed and resampled waveform as a ``.npy`` file under ``<cache_roo
 keyed by
 
 * the file's *content* (a BLAKE2b digest of its bytes): a file that changes gets a new entry,
-  and the same recording under two paths shares one;
+  and the same recording under two paths shares one. The digest of a file seen before is
+  remembered by its path, size and modification time (``index/``), so a warm cache does not
+  read the file at all;
 * the rate, the mono mixing, and the silence threshold the file passed.
 
 An entry holds exactly the float32 array a fresh decode returns, so replays stay IDENTICAL.
@@ -43,6 +45,29 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
+def content_digest(path: str, cache_dir: Path) -> str:
+    """The file's content digest, remembered under ``index/`` by (path, size, modification
+    time): a file seen before is not read again to find its entry, and a file that changes gets
+    a new size or time, so its content is hashed afresh."""
+    stat = os.stat(path)
+    key = hashlib.blake2b(f"{os.path.realpath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}"
+                          .encode(), digest_size=16).hexdigest()
+    index = Path(cache_dir) / "index" / key[:2] / key
+    try:
+        return index.read_text()
+    except OSError:
+        pass
+    digest = file_digest(path)
+    try:
+        index.parent.mkdir(parents=True, exist_ok=True)
+        temporary = index.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_text(digest)
+        os.replace(temporary, index)
+    except OSError:
+        pass  # an index that cannot be written costs only the hashing
+    return digest
+
+
 def entry_path(cache_dir: Path, digest: str, sr: int, silence_threshold_db) -> Path:
     threshold = "none" if silence_threshold_db is None else f"{float(silence_threshold_db):g}"
     return Path(cache_dir) / digest[:2] / f"{digest}-{int(sr)}hz-mono-{threshold}db.npy"
@@ -72,7 +97,7 @@ def read_audio_cached(path: str, sr: int, cache_dir: Optional[Path],
     if cache_dir is None or pack_reference(path):
         return read_audio(path, sr, mono=True, silence_threshold_db=silence_threshold_db)
     try:
-        digest = file_digest(path)
+        digest = content_digest(path, Path(cache_dir))
     except OSError:  # missing or unreadable: let the decoder say why
         return read_audio(path, sr, mono=True, silence_threshold_db=silence_threshold_db)
     entry = entry_path(Path(cache_dir), digest, sr, silence_threshold_db)
