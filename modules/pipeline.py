@@ -281,6 +281,11 @@ class RandomCrops:
     def __len__(self) -> int:
         return len(self.waveforms)
 
+    @property
+    def padded(self) -> np.ndarray:
+        """Which files are shorter than a window (their windows hold zero padding)."""
+        return np.array([len(w) < self.length for w in self.waveforms], bool)
+
     def crop(self, epoch: int, index: int) -> np.ndarray:
         """File ``index``'s window of ``epoch``."""
         audio = self.waveforms[index]

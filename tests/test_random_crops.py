@@ -30,8 +30,32 @@ def test_random_crops_are_seeded_by_seed_epoch_and_file():
     assert epoch0 == [label.argmax() for _, label in again._examples()]
 
 
+def test_augmentation_draws_from_each_epochs_own_windows():
+    from modules.augment import AugmentedTrainingSet, ExamplePool, build_augmentations
+
+    waveforms = [np.arange(100, dtype=np.float32) + 1000 * k for k in range(4)]
+    labels = np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    crops = RandomCrops(waveforms, labels, length=10, seed=3)
+    [mixup] = build_augmentations([["mixup", {"quantity": 1.0, "no_pad": False,
+                                              "label_one": -1, "label_two": -1,
+                                              "minval": 0.0, "maxval": 1.0}]], [])
+    mixup.bind(["a", "b"])
+    pool = ExamplePool(np.stack([crops.crop(0, i) for i in range(4)]), labels, crops.padded,
+                       1000, (10,))
+    training = AugmentedTrainingSet(pool, [mixup], seed=3, crops=crops)
+    assert len(training) == 8  # 4 windows + 4 mixed
+    for epoch in (0, 1):
+        assert np.array_equal(training.pool_for(epoch).audio[2], crops.crop(epoch, 2))
+    assert not np.array_equal(training.pool_for(0).audio, training.pool_for(1).audio)
+    kinds, _ = training.plan(1)
+    plain = int(np.flatnonzero(kinds < 0)[0])
+    recipe = training.recipe(1, plain)
+    assert np.array_equal(recipe.waveforms[0], crops.crop(1, recipe.drawn["source"]))
+
+
 @pytest.mark.slow
-def test_a_random_crop_job_follows_the_file_level_accuracy_and_replays(tmp_path, esc10):
+def test_an_augmented_random_crop_job_follows_the_file_level_accuracy_and_replays(tmp_path,
+                                                                                   esc10):
     from modules.cli import run_trainer
     from modules.replay import replay_job
 
@@ -55,8 +79,13 @@ def test_a_random_crop_job_follows_the_file_level_accuracy_and_replays(tmp_path,
         parameters.testing_files_per_class = 2
         parameters.n_example_plots = 0
         parameters.n_gradcam = 0
-        launch_job({"Esc10": 1}, functools.partial(baseline_cnn, filters=(4, 8)), [], [],
-                   spec_parser)
+        spec_aug_params = [
+            ["mixup", {"quantity": 0.5, "no_pad": False, "label_one": -1, "label_two": -1,
+                       "minval": 0.3, "maxval": 0.7}],
+            ["specaugment", {"quantity": 0.5, "time_masks": 1, "time_width": 0.1,
+                             "freq_masks": 1, "freq_width": 0.15}]]
+        launch_job({"Esc10": 1}, functools.partial(baseline_cnn, filters=(4, 8)),
+                   spec_aug_params, [], spec_parser)
         """))
     cache = tmp_path / "cache"
     run_trainer(trainer, testing=True, cache_root=str(cache), progress=False)
@@ -70,5 +99,7 @@ def test_a_random_crop_job_follows_the_file_level_accuracy_and_replays(tmp_path,
     assert metrics["best_epoch"] == int(history["epoch"][best]) + 1
     assert metrics["clips"]["accuracy"] == pytest.approx(history["val_file_accuracy"][best])
     report = (job / "report.txt").read_text()
-    assert "training:     20 files -> 20 examples" in report  # one window per file and epoch
+    # one window per file and epoch, mixed and masked like fixed chunks
+    assert ("training:     20 files -> 20 examples (40 training examples per epoch: 20 "
+            "original + 10 mixup + 10 specaugment)") in report
     assert replay_job(job, progress=False).identical

@@ -46,8 +46,13 @@ class AugmentedTrainingSet:
     """Builds training batches from an :class:`ExamplePool` and the job's augmentations."""
 
     def __init__(self, pool: ExamplePool, augmentations: Sequence[Augmentation], seed: int,
-                 oversample: bool = False, warn: Callable[[str], None] = print):
+                 oversample: bool = False, warn: Callable[[str], None] = print, crops=None):
+        """``crops``: random crops (:class:`modules.pipeline.RandomCrops`, one window per file
+        and epoch); the pool's waveforms are then each epoch's windows (``pool`` gives the
+        labels and the first epoch's windows)."""
         self.pool = pool
+        self.crops = crops
+        self._pools: dict[int, ExamplePool] = {}
         self.augmentations = list(augmentations)
         self.seed = int(seed)
         self.oversample = oversample
@@ -115,21 +120,35 @@ class AugmentedTrainingSet:
         return kind[order], source[order]
 
     # -- examples --------------------------------------------------------------------------
+    def pool_for(self, epoch: int) -> ExamplePool:
+        """The examples of ``epoch``: the pool, or with random crops that epoch's windows."""
+        if self.crops is None:
+            return self.pool
+        with self._lock:
+            if epoch not in self._pools:
+                audio = np.stack([self.crops.crop(epoch, i) for i in range(len(self.crops))])
+                self._pools[epoch] = ExamplePool(audio, self.pool.labels, self.pool.padded,
+                                                 self.pool.sr, self.pool.input_shape)
+                for old in [e for e in self._pools if e < epoch - 1]:
+                    del self._pools[old]
+            return self._pools[epoch]
+
     def recipe(self, epoch: int, position: int) -> Recipe:
         kind, source = self.plan(epoch)
         kind, source = int(kind[position]), int(source[position])
+        pool = self.pool_for(epoch)
         if kind < 0:
-            return plain_recipe(self.pool, source)
+            return plain_recipe(pool, source)
         augmentation = self.augmentations[kind]
         rng = np.random.default_rng([self.seed, 2, epoch, position])
         try:
-            return augmentation.make(self.pool, source, rng)
+            return augmentation.make(pool, source, rng)
         except Exception as error:  # noqa: BLE001 - e.g. an unreadable background-noise file
             message = f"{augmentation.name} failed on training example {source}: {error}"
             if message not in self._warned:
                 self._warned.add(message)
                 self.warn(f"warning: {message}; that example is used unaugmented")
-            return plain_recipe(self.pool, source)
+            return plain_recipe(pool, source)
 
     def _batch_arrays(self, epochs, positions):
         """One batch's recipes, their waveforms stacked (see :func:`combine_batch`)."""

@@ -141,9 +141,6 @@ class Classification(Task):
     def check(self, params, augmentations: list) -> None:
         from modules.training_metrics import FILE_LEVEL_METRICS
 
-        if params.random_crops and (augmentations or params.oversample):
-            raise ValueError("random_crops draws a new window per file and epoch; augmentation "
-                             "lists and oversample are not combined with it yet")
         if params.target_metric not in FILE_LEVEL_METRICS:
             super().check(params, augmentations)
 
@@ -241,15 +238,19 @@ class Classification(Task):
 
         params = ctx.params
         class_weights = balanced_class_weights(meta["label"]) if params.class_weights else None
-        if params.random_crops:
-            return ctx.state["crops"].dataset(ctx.parse, params.batch_size, class_weights)
+        crops = ctx.state.get("crops") if params.random_crops else None
+        if crops is not None and not augmenting:
+            return crops.dataset(ctx.parse, params.batch_size, class_weights)
+        if crops is not None:  # the pool holds the first epoch's windows; each epoch its own
+            meta["audio"] = np.stack([crops.crop(0, i) for i in range(len(crops))])
+            meta["padded"] = crops.padded
         if not augmenting:
             return training_dataset(decoded, ctx.parse, params.batch_size, params.seed,
                                     len(meta["label"]), class_weights)
         pool = ExamplePool(meta.pop("audio"), meta["label"], meta["padded"],
                            ctx.state["audio"].sr, params.shape)
         augmented = AugmentedTrainingSet(pool, ctx.augmentations, params.seed,
-                                         params.oversample, warn=print)
+                                         params.oversample, warn=print, crops=crops)
         print(augmented.summary())
         ctx.info["training_examples_per_epoch"] = augmented.summary()
         return augmented.dataset(ctx.parse, params.batch_size, class_weights)
