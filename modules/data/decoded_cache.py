@@ -34,6 +34,7 @@ from .audio import pack_reference, read_audio
 
 FOLDER = "decoded"  # under the cache root
 _warned = threading.Event()
+_digests: dict[tuple, str] = {}  # (path, size, mtime, cache) -> content digest, this process
 
 
 def file_digest(path: str) -> str:
@@ -50,14 +51,18 @@ def content_digest(path: str, cache_dir: Path) -> str:
     time): a file seen before is not read again to find its entry, and a file that changes gets
     a new size or time, so its content is hashed afresh."""
     stat = os.stat(path)
+    seen = (path, stat.st_size, stat.st_mtime_ns, str(cache_dir))
+    if seen in _digests:  # this process has looked it up before (later epochs, folds)
+        return _digests[seen]
     key = hashlib.blake2b(f"{os.path.realpath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}"
                           .encode(), digest_size=16).hexdigest()
     index = Path(cache_dir) / "index" / key[:2] / key
     try:
-        return index.read_text()
+        digest = _digests[seen] = index.read_text()
+        return digest
     except OSError:
         pass
-    digest = file_digest(path)
+    digest = _digests[seen] = file_digest(path)
     try:
         index.parent.mkdir(parents=True, exist_ok=True)
         temporary = index.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
