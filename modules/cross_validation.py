@@ -193,8 +193,7 @@ def write_summary(folder: Path, task, cache_root: Path, mode: str, trainer: str,
     jobs = {fold: Job(path) for fold, path in sorted(done.items())}
     rows = [{"fold": fold, "job": job.path.name, **task.summary(job.recorded_metrics())}
             for fold, job in jobs.items()]
-    keys = [key for key in task.summary(next(iter(jobs.values())).recorded_metrics())] \
-        if jobs else []
+    keys = [key for key in rows[0] if key not in ("fold", "job")] if rows else []
     values = {key: [row[key] for row in rows if key in row] for key in keys}
     summary = {"folds": rows, "missing": [f for f in folds if f not in jobs],
                "mean": {k: float(np.mean(v)) for k, v in values.items() if v},

@@ -323,6 +323,12 @@ class LogMelSpectrogram(keras.layers.Layer):
         self._window = _padded_periodic_hann(self.win_length or self.n_fft, self.n_fft)
         self._mel_matrix_t = None  # (n_fft // 2 + 1, n_mels), for spec @ M.T
         self._dct_matrix = None  # (n_mels, n_mfcc)
+        self._dft_basis = None  # (n_fft, 2 * bins): windowed [cos | -sin], portable only
+        if self.portable:
+            bins = self.n_fft // 2 + 1
+            phase = 2 * np.pi * np.outer(np.arange(self.n_fft), np.arange(bins)) / self.n_fft
+            self._dft_basis = (np.concatenate([np.cos(phase), -np.sin(phase)], axis=1)
+                               * self._window[:, None]).astype(np.float32)
         if output != "stft":
             self._mel_matrix_t = np.ascontiguousarray(
                 mel_filterbank(self.sr, self.n_fft, self.n_mels, self.fmin, self.fmax).T
@@ -402,10 +408,8 @@ class LogMelSpectrogram(keras.layers.Layer):
         """|STFT|**2 of padded ``waveform`` as windowed frames times a [cos | -sin] DFT
         matrix (the ``portable`` path)."""
         bins = self.n_fft // 2 + 1
-        phase = 2 * np.pi * np.outer(np.arange(self.n_fft), np.arange(bins)) / self.n_fft
-        basis = np.concatenate([np.cos(phase), -np.sin(phase)], axis=1) * self._window[:, None]
         frames = tf.signal.frame(waveform, self.n_fft, self.hop_length, pad_end=False)
-        spectrum = _matmul_last_axis(frames, basis.astype(np.float32))
+        spectrum = _matmul_last_axis(frames, self._dft_basis)
         return tf.math.square(spectrum[..., :bins]) + tf.math.square(spectrum[..., bins:])
 
     def _power_spectrogram(self, waveform: tf.Tensor) -> tf.Tensor:

@@ -127,12 +127,10 @@ def one_hot_labels(labels: Sequence[str], class_names: Sequence[str]) -> np.ndar
 
 def multi_hot_labels(label_lists: Sequence[Sequence[str]],
                      class_names: Sequence[str]) -> np.ndarray:
-    """(files, classes) 0/1: a 1 for each class of each file (a row of zeros: none)."""
-    index = {name: i for i, name in enumerate(class_names)}
-    out = np.zeros((len(label_lists), len(class_names)), np.float32)
-    for row, labels in enumerate(label_lists):
-        out[row, [index[label] for label in labels]] = 1.0
-    return out
+    """(files, classes) float32 0/1: a 1 for each class of each file (a row of zeros: none)."""
+    from modules.data.schema import multi_hot
+
+    return multi_hot(label_lists, class_names, np.float32)
 
 
 def decoded_dataset(paths: Sequence[str], labels: np.ndarray, audio: AudioConfig,

@@ -242,6 +242,14 @@ def predict_file(path: str, predict_fn: PredictFn, settings: PredictionSettings,
     return result
 
 
+def refuse_existing(output_dir: Path, names) -> None:
+    """FileExistsError naming the outputs that already exist (before anything is read)."""
+    existing = [str(output_dir / name) for name in names if (output_dir / name).exists()]
+    if existing:
+        raise FileExistsError(f"refusing to overwrite {', '.join(existing)}: choose another "
+                              f"--output or move them away")
+
+
 def predict_files(inputs: Sequence, predict_fn: PredictFn, settings: PredictionSettings,
                   output_dir, progress: bool = True,
                   embedding_labels: dict | None = None) -> pd.DataFrame:
@@ -263,10 +271,7 @@ def predict_files(inputs: Sequence, predict_fn: PredictFn, settings: PredictionS
     if not files:
         raise ValueError(f"no audio files in {', '.join(map(str, inputs))}")
     output_dir = Path(output_dir)
-    existing = [str(output_dir / name) for name in OUTPUTS if (output_dir / name).exists()]
-    if existing:
-        raise FileExistsError(f"refusing to overwrite {', '.join(existing)}: choose another "
-                              f"--output or move them away")
+    refuse_existing(output_dir, OUTPUTS)
     output_dir.mkdir(parents=True, exist_ok=True)
     part = output_dir / f".{WINDOWS_CSV}.{os.getpid()}.part"
     one = output_dir / f".{WINDOWS_CSV}.{os.getpid()}.file"
@@ -369,9 +374,7 @@ def predict_feature_sets(paths: Sequence, predict_fn: PredictFn, settings: Predi
     from modules.representation.dataset import FeatureSet
 
     output_dir = Path(output_dir)
-    existing = [str(output_dir / n) for n in (WINDOWS_CSV, FILES_CSV) if (output_dir / n).exists()]
-    if existing:
-        raise FileExistsError(f"refusing to overwrite {', '.join(existing)}")
+    refuse_existing(output_dir, (WINDOWS_CSV, FILES_CSV))
     windows, rows = [], []
     for path in paths:
         features = FeatureSet.load(path).flattened()

@@ -122,7 +122,7 @@ class AugmentedTrainingSet:
     # -- examples --------------------------------------------------------------------------
     def pool_for(self, epoch: int) -> ExamplePool:
         """The examples of ``epoch``: the pool, or with random crops that epoch's windows."""
-        if self.crops is None:
+        if self.crops is None or epoch == 0:  # the pool holds the first epoch's windows
             return self.pool
         with self._lock:
             if epoch not in self._pools:

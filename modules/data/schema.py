@@ -89,6 +89,15 @@ def row_labels(table: pd.DataFrame) -> list[list[str]]:
             for label, cell in zip(table["label"], labels)]
 
 
+def multi_hot(label_lists, class_names, dtype=np.float32) -> np.ndarray:
+    """(files, classes): 1 for each class of each file (a row of zeros: none)."""
+    index = {name: i for i, name in enumerate(class_names)}
+    out = np.zeros((len(label_lists), len(class_names)), dtype)
+    for row, labels in enumerate(label_lists):
+        out[row, [index[label] for label in labels]] = 1
+    return out
+
+
 CLASS_ORDER = "class_names"  # attrs key: a loader's own class order (a pack's target columns)
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .schema import is_multi_label, row_labels
+from .schema import is_multi_label, multi_hot, row_labels
 
 SPLIT_METHODS = ("auto", "fold", "group", "official", "official_patients", "random", "split")
 OFFICIAL_METHODS = ("official", "official_patients")
@@ -110,12 +110,8 @@ def iterative_validation_mask(table: pd.DataFrame, validation_size: float,
 def table_label_matrix(table: pd.DataFrame) -> np.ndarray:
     """(rows, classes) 0/1 of every row's classes (:func:`.schema.row_labels`)."""
     rows = row_labels(table)
-    classes = list(dict.fromkeys(label for labels in rows for label in labels))
-    index = {name: i for i, name in enumerate(classes)}
-    matrix = np.zeros((len(rows), len(classes)), int)
-    for row, labels in enumerate(rows):
-        matrix[row, [index[label] for label in labels]] = 1
-    return matrix
+    return multi_hot(rows, list(dict.fromkeys(label for labels in rows for label in labels)),
+                     int)
 
 
 def _group_validation_mask(table: pd.DataFrame, n_splits: int, validation_fold: Optional[int],
