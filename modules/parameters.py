@@ -24,7 +24,8 @@ class ParameterError(AttributeError):
 # The values of ``split``: modules.data.splits.SPLIT_METHODS (a test keeps them equal; this
 # module imports nothing of the library).
 SPLIT_CHOICES = ("auto", "fold", "group", "official", "official_patients", "random", "split")
-CHOICES = {"split": SPLIT_CHOICES}
+LR_SCHEDULE_CHOICES = ("plateau", "cosine")
+CHOICES = {"split": SPLIT_CHOICES, "lr_schedule": LR_SCHEDULE_CHOICES}
 
 
 @dataclass
@@ -104,6 +105,10 @@ class Parameters:
     factor: float = 0.5
     lr_patience: int = 4
     min_lr: float = 1e-6
+    # "plateau": lr times factor after lr_patience epochs without progress; "cosine": a linear
+    # warm-up over warmup_epochs, then a cosine decay from lr to min_lr at the last epoch
+    lr_schedule: str = "plateau"
+    warmup_epochs: int = 0
     class_weights: bool = False
     oversample: bool = False  # repeat minority-class training examples up to the largest class
     # fine-tuning: a .keras model (converted checkpoint or a job's best_model.keras) whose weights

@@ -143,13 +143,38 @@ def job_callbacks(params, job_dir: Path, tracker, first: list = ()) -> list:
                                         save_best_only=True),
         keras.callbacks.EarlyStopping(monitor=params.target_metric, mode=direction,
                                       patience=params.es_patience, min_delta=params.min_delta),
-        keras.callbacks.ReduceLROnPlateau(monitor=params.target_metric, mode=direction,
-                                          factor=params.factor, patience=params.lr_patience,
-                                          min_lr=params.min_lr, min_delta=params.min_delta),
+        learning_rate_callback(params, direction),
         keras.callbacks.TerminateOnNaN(),
         TrackerCallback(tracker),
         keras.callbacks.CSVLogger(str(job_dir / "history.csv")),
     ]
+
+
+def cosine_learning_rate(epoch: int, lr: float, min_lr: float, n_epochs: int,
+                         warmup_epochs: int = 0) -> float:
+    """The learning rate of ``epoch`` (0-based): linear warm-up to ``lr`` over ``warmup_epochs``,
+    then a half cosine from ``lr`` down to ``min_lr`` at the last epoch."""
+    import math
+
+    if epoch < warmup_epochs:
+        return lr * (epoch + 1) / (warmup_epochs + 1)
+    decay_epochs = max(n_epochs - warmup_epochs - 1, 1)
+    progress = min((epoch - warmup_epochs) / decay_epochs, 1.0)
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def learning_rate_callback(params, direction: str):
+    """``params.lr_schedule``: ReduceLROnPlateau on the target metric, or the cosine schedule
+    (fixed in advance, so it never looks at the validation data)."""
+    import keras
+
+    if params.lr_schedule == "cosine":
+        return keras.callbacks.LearningRateScheduler(
+            lambda epoch: cosine_learning_rate(epoch, params.lr, params.min_lr, params.n_epochs,
+                                               params.warmup_epochs))
+    return keras.callbacks.ReduceLROnPlateau(monitor=params.target_metric, mode=direction,
+                                             factor=params.factor, patience=params.lr_patience,
+                                             min_lr=params.min_lr, min_delta=params.min_delta)
 
 
 def json_default(value):
