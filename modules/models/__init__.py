@@ -6,6 +6,7 @@ Importing this package registers every custom layer of the zoo with Keras, so an
 """
 
 from modules.models.baseline import baseline_cnn
+from modules.models.compact_vgg import compact_vgg
 from modules.models.feature_mlp import feature_mlp
 from modules.models.htsat import htsat
 from modules.models.mixednet import mixednet, mixednet_inverted_residual, time_distributed_crnn
@@ -21,6 +22,6 @@ def load_model(path, compile: bool = True):
     return keras.models.load_model(path, compile=compile)
 
 
-__all__ = ["baseline_cnn", "feature_mlp", "cnn6", "cnn10", "cnn14", "cnn14_decision_level_att",
+__all__ = ["baseline_cnn", "compact_vgg", "feature_mlp", "cnn6", "cnn10", "cnn14", "cnn14_decision_level_att",
            "cnn14_decision_level_avg", "cnn14_decision_level_max", "htsat", "mixednet",
            "mixednet_inverted_residual", "sed_crnn", "time_distributed_crnn", "load_model"]

@@ -1,0 +1,3 @@
+from modules.models.compact_vgg.model import compact_vgg
+
+__all__ = ["compact_vgg"]
