@@ -53,10 +53,17 @@ class LaunchOptions:
     pretend: int | None = None  # `spectrain augment --pretend N`: show clip N, train nothing
     pretend_block: int | None = None  # with pretend: only this job block (1-based)
     pretended: list = field(default_factory=list)  # folders `augment --pretend` wrote
+    block: int | None = None  # `--block N`: run only this job block (1-based)
+    cross_validate: bool = False  # `--cross-validate`: every block as a k-fold run
 
 
 launch_options = LaunchOptions()
 _blocks_launched: dict[str, int] = {}  # trainer file -> launch_job calls so far in this process
+
+
+def blocks_launched(trainer_file) -> int:
+    """How many job blocks of ``trainer_file`` have called launch_job since it started."""
+    return _blocks_launched.get(str(trainer_file), 0)
 
 
 def forget_blocks(trainer_file) -> None:
@@ -116,6 +123,9 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (),
     task.check(parameters, augmentations)
     if not isinstance(datasets, dict) or not datasets:
         raise TypeError('datasets takes a dict of dataset names to 0/1 flags, e.g. {"Esc10": 1}')
+    if launch_options.block is not None and launch_options.block != block + 1:
+        print(f"job block {block + 1}: skipped (--block {launch_options.block})")
+        return None
 
     # A per-job copy: values derived for this job (shape, n_classes...) must not leak into the
     # trainer's next job block through the global object.
@@ -152,6 +162,8 @@ def _apply_launch_options(params: Parameters) -> None:
         params.cache_root = launch_options.cache_root
     if launch_options.data_root is not None:
         params.data_root = launch_options.data_root
+    if launch_options.cross_validate:
+        params.cross_validate = True
 
 
 def _replay_block(run: Parameters, spec: JobBlock) -> Path | None:

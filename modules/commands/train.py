@@ -1,5 +1,5 @@
-"""``spectrain train NAME [--testing] [--description TEXT] [--validation-only [--job N]]``:
-run a trainer file's job blocks."""
+"""``spectrain train NAME [--testing] [--description TEXT] [--validation-only [--job N]]
+[--block N] [--cross-validate]``: run a trainer file's job blocks."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def find_trainer(name: str) -> Path:
 
 def run_trainer(path: Path, testing=False, description=None, validation_only=False, job=None,
                 cache_root=None, data_root=None, progress=True, pretend=None,
-                pretend_block=None) -> list:
+                pretend_block=None, block=None, cross_validate=False) -> list:
     """Run a trainer file's job blocks with the command line's options. Returns replayed jobs
     (or, with ``pretend``, the folders of before/after augmentation examples)."""
     from modules import training
@@ -54,6 +54,7 @@ def run_trainer(path: Path, testing=False, description=None, validation_only=Fal
     options.validation_only, options.job = validation_only, job
     options.cache_root, options.data_root, options.progress = cache_root, data_root, progress
     options.pretend, options.pretend_block = pretend, pretend_block
+    options.block, options.cross_validate = block, cross_validate
     options.replayed, options.pretended = [], []
     training.forget_blocks(path)
     from modules.parameters import parameters
@@ -62,12 +63,16 @@ def run_trainer(path: Path, testing=False, description=None, validation_only=Fal
     try:
         runpy.run_path(str(path), run_name="__main__")
     finally:
-        options.pretend = options.pretend_block = None
+        options.pretend = options.pretend_block = options.block = None
+        options.cross_validate = False
     if pretend is not None:
         if not options.pretended:
             raise SystemExit(f"no job block of {path} has augmentation to show"
                              + (f" (block {pretend_block})" if pretend_block else ""))
         return list(options.pretended)
+    if block is not None and block > training.blocks_launched(path):
+        raise SystemExit(f"{path} has {training.blocks_launched(path)} job block(s), "
+                         f"not {block}")
     if validation_only and not options.replayed:
         raise SystemExit(f"no job block of {path} produced the job to replay; "
                          "use `spectrain replay JOB_DIR`")
@@ -86,6 +91,9 @@ def register(subparsers) -> None:
     train.add_argument("--cache-root", help="where job folders go (default: cache/)")
     train.add_argument("--data-root", help="where datasets are fetched to (default: data/)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument("--block", type=int, help="run only this job block (1-based)")
+    train.add_argument("--cross-validate", action="store_true",
+                       help="run each job block as a k-fold cross-validation (every fold)")
     train.set_defaults(handler=run)
 
 
@@ -101,5 +109,6 @@ def run(args) -> int:
     run_trainer(find_trainer(args.name), testing=args.testing, description=args.description,
                 validation_only=args.validation_only, job=args.job,
                 cache_root=args.cache_root, data_root=args.data_root,
-                progress=not args.no_progress)
+                progress=not args.no_progress, block=args.block,
+                cross_validate=args.cross_validate)
     return 0
