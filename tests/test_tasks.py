@@ -275,3 +275,13 @@ def test_an_unknown_task_fails_before_a_job_folder_exists(tmp_path):
     with pytest.raises(ValueError, match="did you mean 'pneumonia'"):
         run_trainer(trainer, testing=True, cache_root=str(tmp_path / "cache"), progress=False)
     assert not (tmp_path / "cache").exists()
+
+
+def test_classification_summary_adds_the_recording_level_when_files_have_windows():
+    numbers = {"accuracy": 0.8, "balanced_accuracy": 0.79, "macro_f1": 0.78}
+    task = get_task("")
+    assert "best_file_accuracy" not in task.summary({"examples": numbers})
+    summary = task.summary({"examples": numbers,
+                            "clips": {"accuracy": 0.9, "balanced_accuracy": 0.88}})
+    assert summary["best_accuracy"] == 0.8
+    assert (summary["best_file_accuracy"], summary["best_file_balanced_accuracy"]) == (0.9, 0.88)

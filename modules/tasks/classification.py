@@ -379,6 +379,10 @@ class Classification(Task):
             value = examples.get(key)
             if isinstance(value, float) and np.isfinite(value):
                 summary[f"best_{key}"] = value
+        clips = metrics.get("clips")
+        if clips:  # files cut into several windows: the per-recording numbers too
+            summary["best_file_accuracy"] = clips["accuracy"]
+            summary["best_file_balanced_accuracy"] = clips["balanced_accuracy"]
         return summary
 
     def window_predictor(self, job, embeddings: bool = False):
