@@ -47,3 +47,20 @@ def test_options_do_not_outlive_the_run(trainer, tmp_path):
         run_trainer(trainer, block=3, cross_validate=True, cache_root=str(tmp_path / "cache"))
     assert training.launch_options.block is None
     assert training.launch_options.cross_validate is False
+
+
+def test_the_esc10_recipe_settings_are_valid_and_importing_it_launches_nothing():
+    # tests/benchmarks/esc10_cv.py imports train8's settings into its ablation trainers.
+    from modules import training
+    from modules.augment import build_augmentations
+    from modules.parameters import parameters
+    from trainers.esc10 import train8
+
+    assert training.blocks_launched(train8.__file__) == 0
+    try:
+        train8.recipe_settings()
+        assert parameters.lr_schedule == "cosine" and parameters.target_metric == "loss"
+        assert len(build_augmentations(train8.augmentations(), [])) == 2
+        assert len(build_augmentations(train8.augmentations(mixup=0), [])) == 1
+    finally:
+        parameters.reset()
