@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from modules.models.baseline.cnn import check_image_classifier
 from modules.models.panns.layers import AxisMean, ClipPooling
 
 
@@ -21,12 +22,7 @@ def compact_vgg(input_shape, n_classes: int, filters=(32, 64, 128, 256), convs_p
                 multi_label: bool = False) -> keras.Model:
     """Build the network. ``input_shape`` is (bins, frames, channels); ``bn_momentum`` 0.9 for
     the reason given in :func:`modules.models.baseline.baseline_cnn`."""
-    if len(input_shape) != 3:
-        raise ValueError(
-            f"compact_vgg takes spectrogram images (bins, frames, channels), got "
-            f"{tuple(input_shape)}; use spec_parser as the job's parse function")
-    if n_classes < 2:
-        raise ValueError(f"compact_vgg needs at least 2 classes, got {n_classes}")
+    check_image_classifier("compact_vgg", input_shape, n_classes)
     if convs_per_block < 1:
         raise ValueError(f"convs_per_block must be at least 1, got {convs_per_block}")
     regulariser = keras.regularizers.L2(l2) if l2 else None
