@@ -36,12 +36,29 @@ def test_a_job_folder_from_before_the_task_layer_replays_identical(tmp_path, esc
     job = _relocated(tmp_path, name)
     before = {path.name: path.read_bytes() for path in job.iterdir()}
     result = replay_job(job, progress=False)
-    assert result.identical, result.report_path.read_text()
-    assert result.max_probability_difference == 0.0
+    # Bit for bit on the CPU that made the fixtures. On another CPU family oneDNN's kernels sum
+    # in another order (an AMD EPYC with AVX-512 gave 8.9e-8 on these): there the test asks
+    # for probabilities within 1e-6 and the recorded metrics to within 1e-6.
+    assert result.max_probability_difference <= 1e-6, result.report_path.read_text()
+    if not result.identical:
+        recorded = json.loads((job / "metrics.json").read_text())
+        assert _numbers(result.metrics, recorded), result.report_path.read_text()
     # the replay adds its report and changes nothing it read
     after = {path.name: path.read_bytes() for path in job.iterdir()}
     assert {k: v for k, v in after.items() if k in before} == before
     assert [name for name in after if name not in before] == [result.report_path.name]
+
+
+def _numbers(replayed, recorded) -> bool:
+    """The recorded metrics, each number within 1e-6 in the replay (keys the replay lacks, such
+    as the best epoch, are not compared)."""
+    if isinstance(recorded, dict):
+        return all(_numbers(replayed[k], v) for k, v in recorded.items() if k in replayed)
+    if isinstance(recorded, list):
+        return len(replayed) == len(recorded) and all(map(_numbers, replayed, recorded))
+    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        return recorded == pytest.approx(replayed, abs=1e-6, nan_ok=True)
+    return replayed == recorded
 
 
 def test_the_fixture_is_what_the_old_code_wrote():
