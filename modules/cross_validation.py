@@ -207,7 +207,7 @@ def write_summary(folder: Path, task, cache_root: Path, mode: str, trainer: str,
     atomic_write_text(folder / "summary.txt", summary_text(folder, summary, classes))
     if rows:
         # The recording-level number where files have several windows: the one papers report.
-        headline = "best_file_accuracy" if "best_file_accuracy" in keys else next(iter(keys))
+        headline = "best_file_accuracy" if "best_file_accuracy" in keys else next(iter(keys), None)
         plot_summary(folder / "summary.png", summary, classes, headline)
     return summary
 

@@ -22,6 +22,6 @@ def load_model(path, compile: bool = True):
     return keras.models.load_model(path, compile=compile)
 
 
-__all__ = ["baseline_cnn", "compact_vgg", "feature_mlp", "cnn6", "cnn10", "cnn14", "cnn14_decision_level_att",
-           "cnn14_decision_level_avg", "cnn14_decision_level_max", "htsat", "mixednet",
+__all__ = ["baseline_cnn", "compact_vgg", "feature_mlp", "cnn6", "cnn10", "cnn14",
+           "cnn14_decision_level_att", "cnn14_decision_level_avg", "cnn14_decision_level_max", "htsat", "mixednet",
            "mixednet_inverted_residual", "sed_crnn", "time_distributed_crnn", "load_model"]
