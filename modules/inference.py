@@ -81,7 +81,7 @@ def predict_with_job(job_dir, inputs, output_dir, hop_seconds=None, aggregate: s
         classes=tuple(classes), thresholds=tuple(float(thresholds[c]) for c in classes),
         multi_label=task.multi_label, aggregate=aggregate, top_k=top_k,
         batch_size=batch_size or params.batch_size,
-        silence_threshold_db=params.silence_threshold_db)
+        silence_threshold_db=params.silence_threshold_db, trim_silence_db=params.trim_silence_db)
     if job.feature_vectors:
         return _predict_feature_sets(job, inputs, settings, Path(output_dir), embeddings)
     labels = dataset_labels(labels_from) if labels_from is not None else None

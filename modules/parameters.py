@@ -51,6 +51,10 @@ class Parameters:
     # epoch and file) instead of the fixed chunks; validation keeps the chunks
     random_crops: bool = False
     silence_threshold_db: float = -90.0  # peak below this (dBFS) counts as an all-silent file
+    # leading and trailing samples this many dB below a file's peak (e.g. -60) are cut before
+    # windows and crops are cut: ESC-50 pads short events with silence to 5 s, and a window of
+    # padding would carry the event's label. None: files are used whole
+    trim_silence_db: Optional[float] = None
     # task "cw": an annotated cycle labels a chunk when it overlaps the chunk by at least
     # overlap_threshold * audio_length seconds
     overlap_threshold: float = 0.2

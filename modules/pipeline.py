@@ -38,6 +38,7 @@ class AudioConfig:
     silence_threshold_db: float = -90.0
     feature_width: int | None = None
     decoded_cache: str | None = None  # folder of the decoded-audio cache (None: decode always)
+    trim_silence_db: float | None = None  # see modules.data.audio.trim_silence
 
     @property
     def samples(self) -> int:
@@ -71,7 +72,8 @@ class AudioConfig:
                     f"{path} {width}" for path, width in widths.items()))
             width = next(iter(widths.values()))
         return cls(params.sr, params.audio_length, params.step_size, params.chunking,
-                   params.silence_threshold_db, width, decoded_cache_dir(params))
+                   params.silence_threshold_db, width, decoded_cache_dir(params),
+                   params.trim_silence_db)
 
 
 def decoded_cache_dir(params) -> str | None:
@@ -85,12 +87,21 @@ def decoded_cache_dir(params) -> str | None:
     return str((root if root.is_absolute() else project_root() / root) / FOLDER)
 
 
-def cached_reader(folder: str):
-    """A ``decode_to_chunks`` reader through the decoded-audio cache in ``folder``."""
+def job_reader(audio: AudioConfig):
+    """How a job reads a file whole, as a ``decode_to_chunks`` reader ``(path, sr,
+    silence_threshold_db) -> mono float32``: through the decoded-audio cache when it has one,
+    then with the leading and trailing silence trimmed when it asks for that."""
+    from modules.data.audio import read_audio, trim_silence
     from modules.data.decoded_cache import read_audio_cached
 
+    folder = Path(audio.decoded_cache) if audio.decoded_cache else None
+
     def read(path, sr, threshold):
-        return read_audio_cached(path, sr, Path(folder), threshold)
+        if folder is None:
+            whole = read_audio(path, sr, mono=True, silence_threshold_db=threshold)
+        else:
+            whole = read_audio_cached(path, sr, folder, threshold)
+        return trim_silence(whole, audio.trim_silence_db)
 
     return read
 
@@ -146,7 +157,7 @@ def decoded_dataset(paths: Sequence[str], labels: np.ndarray, audio: AudioConfig
     paths = [str(p) for p in paths]
     labels = np.asarray(labels, np.float32)
     samples = audio.samples
-    reader = cached_reader(audio.decoded_cache) if audio.decoded_cache else None
+    reader = job_reader(audio)
 
     def decode(file_index):
         file_index = int(file_index)
@@ -266,8 +277,9 @@ def balanced_class_weights(labels: np.ndarray) -> np.ndarray:
 class RandomCrops:
     """Training examples as random windows: each epoch, every file gives one window of
     ``length`` samples at an offset drawn from (seed, epoch, file), in an order drawn from
-    (seed, epoch), so a rerun sees the same windows. A file shorter than a window is
-    zero-padded. ``waveforms``: each file's whole mono signal; ``labels``: one row per file."""
+    (seed, epoch), so a rerun sees the same windows. A file shorter than a window lies at a
+    random offset in it, zero-padded around. ``waveforms``: each file's whole mono signal;
+    ``labels``: one row per file."""
 
     def __init__(self, waveforms: Sequence[np.ndarray], labels: np.ndarray, length: int,
                  seed: int):
@@ -288,10 +300,14 @@ class RandomCrops:
         """File ``index``'s window of ``epoch``."""
         audio = self.waveforms[index]
         spare = len(audio) - self.length
-        if spare <= 0:
-            return np.pad(audio, (0, -spare))
-        start = int(np.random.default_rng([self.seed, epoch, index]).integers(0, spare + 1))
-        return audio[start:start + self.length]
+        offset = int(np.random.default_rng([self.seed, epoch, index]).integers(0, abs(spare) + 1))
+        if spare >= 0:
+            return audio[offset:offset + self.length]
+        # A short file lies whole at a random place in the window, so the model does not
+        # learn that events start at the window's start.
+        window = np.zeros(self.length, np.float32)
+        window[offset:offset + len(audio)] = audio
+        return window
 
     def _examples(self):
         epoch = self.epochs_started

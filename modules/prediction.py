@@ -65,6 +65,7 @@ class PredictionSettings:
     top_k: int = 3
     batch_size: int = 32
     silence_threshold_db: float | None = -90.0
+    trim_silence_db: float | None = None  # the job's parameters.trim_silence_db
 
     def __post_init__(self):
         if self.aggregate not in AGGREGATES:
@@ -179,13 +180,15 @@ def _batches(path: str, settings: PredictionSettings, heard: dict):
 
     starts, ends, audio = [], [], []
     covered = None  # seconds up to which earlier windows reach
-    for window in stream_windows(path, settings.sr, settings.window_seconds,
-                                 settings.hop_seconds):
+    windows = (stream_windows(path, settings.sr, settings.window_seconds, settings.hop_seconds)
+               if settings.trim_silence_db is None else trimmed_windows(path, settings))
+    for window in windows:
         end = window.start + window.valid / settings.sr
         heard["end"] = end
         # As the job cut its files (modules.data.audio.chunk_audio): a padded last window
         # only when more than half a window of audio is left after the full ones.
-        if covered is not None and end - covered <= settings.window_seconds / 2 + 1e-9:
+        padded = window.valid < len(window.audio)
+        if padded and covered is not None and end - covered <= settings.window_seconds / 2 + 1e-9:
             continue  # the stream's last window: it ends the file
         covered = end
         starts.append(window.start)
@@ -198,6 +201,28 @@ def _batches(path: str, settings: PredictionSettings, heard: dict):
     if audio:
         batch = np.stack(audio)
         yield np.array(starts), np.array(ends), batch, float(np.abs(batch).max())
+
+
+def trimmed_windows(path: str, settings: PredictionSettings):
+    """For a job that trims silence: the file decoded whole and trimmed as the job read its
+    files, then cut as :func:`~modules.sed.detect.stream_windows` cuts; the start times stay
+    the file's. The trim depends on the whole file's peak, so this one is not streamed."""
+    from modules.data.audio import loud_span, read_audio
+    from modules.sed.detect import Window
+
+    whole = read_audio(path, settings.sr, mono=True, silence_threshold_db=None)
+    first, stop = loud_span(whole, settings.trim_silence_db)
+    length = int(round(settings.window_seconds * settings.sr))
+    hop = int(round(settings.hop_seconds * settings.sr))
+    start = 0
+    while True:
+        piece = whole[first + start:min(first + start + length, stop)]
+        window = np.zeros(length, np.float32)
+        window[:len(piece)] = piece
+        yield Window((first + start) / settings.sr, window, len(piece))
+        if first + start + length >= stop:
+            return
+        start += hop
 
 
 def _expected_windows(path: str, settings: PredictionSettings) -> int | None:

@@ -268,3 +268,40 @@ def test_decode_to_chunks_reports_bad_files(tmp_path):
         assert error == reason
         assert chunks.shape == (0, 5 * SR) and chunks.dtype == np.float32
         assert padded.shape == (0,) and padded.dtype == bool
+
+
+# --- silence trimming (parameters.trim_silence_db) ---------------------------------------------
+
+def test_trimming_cuts_the_leading_and_trailing_silence_at_a_level_below_the_peak():
+    from modules.data.audio import loud_span, trim_silence
+
+    # ESC-50's clips: a short event padded with digital silence to 5 s, here with a faint
+    # (-70 dB) hiss in the padding that -60 dB counts as silence and -80 dB does not.
+    event = tone(0.5)
+    hiss = np.full(SR, 0.5 * 10 ** (-70 / 20), np.float32)
+    clip = np.concatenate([np.zeros(SR, np.float32), hiss, event, np.zeros(2 * SR, np.float32)])
+    first, stop = loud_span(clip, -60.0)
+    assert (first, stop) == (2 * SR + 1, 2 * SR + np.flatnonzero(event)[-1] + 1)
+    assert np.array_equal(trim_silence(clip, -60.0), clip[first:stop])
+    assert loud_span(clip, -80.0)[0] == SR  # the hiss is kept
+    assert len(trim_silence(clip, None)) == len(clip)
+    assert len(trim_silence(np.zeros(10, np.float32), -60.0)) == 10  # nothing to measure against
+
+
+def test_a_job_that_trims_cuts_its_windows_from_the_event_alone(tmp_path):
+    from modules.pipeline import AudioConfig, SkippedFiles, decoded_dataset, fill_cache
+
+    clip = np.concatenate([np.zeros(SR // 2, np.float32), tone(0.8), np.zeros(3 * SR, np.float32)])
+    path = write(tmp_path / "padded.wav", clip)
+    counts = {}
+    for trim in (None, -60.0):
+        audio = AudioConfig(sr=SR, audio_length=1.0, step_size=0.5, trim_silence_db=trim)
+        decoded = decoded_dataset([path], np.eye(1, dtype=np.float32), audio, SkippedFiles())
+        meta = fill_cache(decoded, 1, "", progress=False, keep_audio=True)
+        counts[trim] = len(meta["audio"])
+    assert counts[None] == 7  # 4.3 s: seven full windows (the 0.3 s tail is dropped)
+    assert counts[-60.0] == 1  # 0.8 s of tone, padded to one window
+    window = meta["audio"][0]
+    event = tone(0.8)[1:]  # from its first loud sample (sin(0) is 0) to its end
+    np.testing.assert_allclose(window[:len(event)], event, atol=1e-4)  # 16-bit file
+    assert not window[len(event):].any()  # then padding, not the clip's silence

@@ -184,3 +184,36 @@ def test_embeddings_are_an_audeep_feature_set_that_mlp_evaluate_trains_on(job, t
     with pytest.raises(SystemExit, match="--labels-from labels the embeddings"):
         main(["predict", "--job", str(job), "--input", subset["path"].iloc[0], "--output",
               str(tmp_path / "o"), "--labels-from", str(manifest)])
+
+
+@pytest.mark.parametrize("trim", [-60.0, None])
+def test_predict_cuts_the_windows_a_job_was_evaluated_on(tmp_path, trim):
+    # Windows half a window apart, as chunk_audio cuts them (every full one; a padded tail
+    # only past half a window). parameters.trim_silence_db: from the file's loud span, with
+    # the file's own start times.
+    from modules.data.audio import chunk_audio, trim_silence
+    from modules.prediction import PredictionSettings, predict_files
+
+    rng = np.random.default_rng(0)
+    lengths = {"short.wav": 0.6, "long.wav": 3.3}
+    for name, seconds in lengths.items():
+        event = (0.3 * rng.standard_normal(int(seconds * SR))).astype(np.float32)
+        padded = np.r_[np.zeros(int(0.7 * SR)), event, np.zeros(SR)].astype(np.float32)
+        soundfile.write(tmp_path / name, padded, SR, subtype="FLOAT")
+
+    def scores(windows):  # a stand-in model: two numbers of each window, as probabilities
+        energy = np.abs(np.asarray(windows)).sum(axis=1)
+        return np.stack([energy, np.ones_like(energy)], axis=1) / (energy[:, None] + 1.0)
+
+    settings = PredictionSettings(sr=SR, window_seconds=1.0, hop_seconds=0.5, classes=("a", "b"),
+                                  thresholds=(0.5, 0.5), trim_silence_db=trim)
+    predict_files([tmp_path / name for name in lengths], scores, settings, tmp_path / "out",
+                  progress=False)
+    windows = pd.read_csv(tmp_path / "out" / "windows.csv")
+    for name in lengths:
+        trimmed = trim_silence(read_audio(tmp_path / name, SR), trim)
+        chunks, _ = chunk_audio(trimmed, SR, 1.0, 0.5)
+        mine = windows[windows["file"] == str(tmp_path / name)]
+        np.testing.assert_allclose(mine[["p_a", "p_b"]].to_numpy(), scores(chunks), rtol=1e-6)
+        first = 0.7 if trim else 0.0  # the file's own time
+        assert mine["start"].iloc[0] == pytest.approx(first, abs=2 / SR)

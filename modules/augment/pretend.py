@@ -119,7 +119,7 @@ def _example_pool(run, datasets: dict, parse_function, block: int, clip: int, mo
 
     from modules.data.audio import decode_to_chunks
     from modules.data.feature_sets import feature_reference
-    from modules.pipeline import one_hot_labels
+    from modules.pipeline import AudioConfig, job_reader, one_hot_labels
     from modules.tasks import get_task
     from modules.tasks.classification import chunk_labeler
     from modules.tasks.common import adopt_model_frontend, load_and_split
@@ -145,10 +145,11 @@ def _example_pool(run, datasets: dict, parse_function, block: int, clip: int, mo
     labeler = chunk_labeler(subset, params, class_names)
     file_labels = one_hot_labels(subset["label"], class_names)
     audio, labels, padded, paths = [], [], [], []
+    read = job_reader(AudioConfig.from_parameters(params))  # the job's cache and trimming
     for index, path in enumerate(subset["path"]):
         chunks, pads, error = decode_to_chunks(path, params.sr, params.audio_length,
                                                params.step_size, params.chunking,
-                                               params.silence_threshold_db)
+                                               params.silence_threshold_db, read)
         if error:
             if index == 0:
                 raise SystemExit(f"--pretend {clip}: {path}: {error}")

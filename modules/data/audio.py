@@ -282,6 +282,24 @@ def check_peak(path: str, audio: np.ndarray, silence_threshold_db: Optional[floa
             raise BadAudioError(path, f"all silent (peak {peak_db:.1f} dBFS)")
 
 
+def loud_span(audio: np.ndarray, below_peak_db: Optional[float]) -> tuple[int, int]:
+    """``(first, stop)``: the samples from the first to the last that come within
+    ``below_peak_db`` dB of the signal's peak (e.g. -60). None, or a silent signal: all of it."""
+    level = np.abs(audio)
+    if below_peak_db is None or len(level) == 0 or level.max() == 0:
+        return 0, len(level)
+    loud = np.flatnonzero(level >= level.max() * 10.0 ** (below_peak_db / 20.0))
+    return int(loud[0]), int(loud[-1]) + 1
+
+
+def trim_silence(audio: np.ndarray, below_peak_db: Optional[float]) -> np.ndarray:
+    """The signal without its leading and trailing silence (see :func:`loud_span`). Datasets
+    such as ESC-50 pad short events with digital silence to a fixed length, and a window cut
+    from that padding would carry the event's label."""
+    first, stop = loud_span(audio, below_peak_db)
+    return audio[first:stop]
+
+
 def open_sound_file(path: str) -> soundfile.SoundFile:
     """An open ``soundfile.SoundFile``, or BadAudioError saying why the file cannot be read
     (missing, empty, not audio...)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,19 +60,16 @@ def random_crop_set(table: pd.DataFrame, params, class_names, skipped, audio, pr
     from tqdm import tqdm
 
     from modules.data.audio import BadAudioError
-    from modules.data.decoded_cache import read_audio_cached
-    from modules.pipeline import RandomCrops, one_hot_labels
+    from modules.pipeline import RandomCrops, job_reader, one_hot_labels
 
     if audio.features or params.task == "cw":
         raise ValueError("random_crops takes audio files labelled as a whole (not feature "
                          "vectors, not the per-cycle labels of task 'cw')")
-    waveforms, labels = [], []
+    waveforms, labels, read = [], [], job_reader(audio)
     for path, label in tqdm(zip(table["path"], table["label"]), total=len(table),
                             desc="decoding training audio", unit="file", disable=not progress):
         try:
-            waveforms.append(read_audio_cached(path, audio.sr, audio.decoded_cache and
-                                               Path(audio.decoded_cache),
-                                               audio.silence_threshold_db))
+            waveforms.append(read(path, audio.sr, audio.silence_threshold_db))
             labels.append(label)
         except BadAudioError as error:
             skipped.add(path, error.reason)

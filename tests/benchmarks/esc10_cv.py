@@ -92,7 +92,7 @@ def ablation_trainer(folder: Path, index: int, change: str, dataset: Path) -> Pa
         recipe_settings()
         parameters.validation_fold = 5
         AUG = augmentations()
-        {change}
+        {textwrap.indent(change, "        ").strip()}
         launch_job({{"Esc10Folds2to5": 1}}, MODEL, AUG, [], spec_parser)
         """))
     return path
