@@ -60,6 +60,8 @@ def test_the_esc10_recipe_settings_are_valid_and_importing_it_launches_nothing()
     try:
         train8.recipe_settings()
         assert parameters.lr_schedule == "cosine" and parameters.target_metric == "loss"
+        assert parameters.trim_silence_db is not None and parameters.random_crops
+        assert train8.MODEL((parameters.n_mels, 108, 1), 10).output_shape == (None, 10)
         assert len(build_augmentations(train8.augmentations(), [])) == 2
         assert len(build_augmentations(train8.augmentations(mixup=0), [])) == 1
     finally:

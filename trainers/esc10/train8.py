@@ -2,8 +2,9 @@
 
 One job block, ``cross_validate``: five jobs (one per held-out fold) and a ``cv<N>`` summary
 folder with the mean +/- std. The ingredients are the ones the field found to matter on small
-data: random 2.5 s crops (a new window per file per epoch) with three-window testing (the
-recording's probabilities averaged), mixing between examples, SpecAugment, and a cosine
+data: each clip's leading and trailing silence trimmed (as EnvNet's and BC learning's
+pipelines do), random 2.5 s crops (a new window per file per epoch) with three-window testing
+(the recording's probabilities averaged), mixing between examples, SpecAugment, and a cosine
 learning-rate schedule over a fixed number of epochs. The best model is chosen on the training
 loss, so a held-out fold never picks an epoch: the reported numbers are test numbers.
 
@@ -16,27 +17,35 @@ by that benchmark; the job block runs only when this file is run as a trainer.
     spectrain jobs esc10/train8                 # the folds and their mean +/- std
 """
 
-from modules.models import baseline_cnn
+import functools
+
+from modules.models import compact_vgg
 from modules.parameters import parameters
 from modules.parsers import spec_parser
 from modules.training import launch_job
 
-MODEL = baseline_cnn
+# VGG-style blocks, one conv each, with PANNs' time max + mean head (a short event is not
+# averaged away): about the baseline CNN's cost, and one recording better on the inner split
+MODEL = functools.partial(compact_vgg, convs_per_block=1)
 
 
 def recipe_settings():
     parameters.mode = "esc10"
-    parameters.description = "from scratch: random crops, mixup, SpecAugment, cosine schedule"
+    parameters.description = ("from scratch: silence trimmed, random crops, mixup, SpecAugment, "
+                              "cosine schedule")
     parameters.sr = 22050
     parameters.n_fft = 1024
     parameters.hop_length = 512
     parameters.n_mels = 64
     parameters.top_db = 80.0
+    # ESC-10's short events (sneezes, dog barks, rooster calls) are padded with silence to 5 s:
+    # untrimmed, most random crops of a sneeze are silence labelled "sneeze"
+    parameters.trim_silence_db = -60.0
     parameters.audio_length = 2.5  # training crops and test windows
     parameters.step_size = 1.25  # test windows at 0, 1.25 and 2.5 s
     parameters.random_crops = True
     parameters.split = "fold"
-    parameters.n_epochs = 80
+    parameters.n_epochs = 160
     parameters.batch_size = 32
     parameters.lr = 1e-3
     parameters.lr_schedule = "cosine"
