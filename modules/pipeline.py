@@ -91,17 +91,13 @@ def job_reader(audio: AudioConfig):
     """How a job reads a file whole, as a ``decode_to_chunks`` reader ``(path, sr,
     silence_threshold_db) -> mono float32``: through the decoded-audio cache when it has one,
     then with the leading and trailing silence trimmed when it asks for that."""
-    from modules.data.audio import read_audio, trim_silence
+    from modules.data.audio import trim_silence
     from modules.data.decoded_cache import read_audio_cached
 
     folder = Path(audio.decoded_cache) if audio.decoded_cache else None
 
     def read(path, sr, threshold):
-        if folder is None:
-            whole = read_audio(path, sr, mono=True, silence_threshold_db=threshold)
-        else:
-            whole = read_audio_cached(path, sr, folder, threshold)
-        return trim_silence(whole, audio.trim_silence_db)
+        return trim_silence(read_audio_cached(path, sr, folder, threshold), audio.trim_silence_db)
 
     return read
 

@@ -212,17 +212,16 @@ def trimmed_windows(path: str, settings: PredictionSettings):
 
     whole = read_audio(path, settings.sr, mono=True, silence_threshold_db=None)
     first, stop = loud_span(whole, settings.trim_silence_db)
+    trimmed = whole[first:stop]
     length = int(round(settings.window_seconds * settings.sr))
     hop = int(round(settings.hop_seconds * settings.sr))
-    start = 0
-    while True:
-        piece = whole[first + start:min(first + start + length, stop)]
+    for start in range(0, max(len(trimmed) - length, 0) + hop, hop):
+        piece = trimmed[start:start + length]
         window = np.zeros(length, np.float32)
         window[:len(piece)] = piece
         yield Window((first + start) / settings.sr, window, len(piece))
-        if first + start + length >= stop:
+        if start + length >= len(trimmed):
             return
-        start += hop
 
 
 def _expected_windows(path: str, settings: PredictionSettings) -> int | None:
