@@ -215,13 +215,16 @@ def write_summary(folder: Path, task, cache_root: Path, mode: str, trainer: str,
 def summary_text(folder: Path, summary: dict, classes: list) -> str:
     """summary.txt: the folds, mean +/- std, missing folds, and the summed confusion matrix."""
     keys = list(summary["mean"])
+    names = [key.removeprefix("best_") for key in keys]
+    widths = [max(20, len(name) + 2) for name in names]  # long names keep a gap
     lines = [f"cross-validation {folder.name}", "=" * (17 + len(folder.name)), "",
-             "fold  job         " + "".join(f"{key.removeprefix('best_'):>20}" for key in keys)]
+             "fold  job         " + "".join(f"{n:>{w}}" for n, w in zip(names, widths))]
     for row in summary["folds"]:
         lines.append(f"{row['fold']:<5} {row['job']:<11} " + "".join(
-            f"{row[key]:>20.4f}" if key in row else f"{'-':>20}" for key in keys))
+            f"{row[key]:>{w}.4f}" if key in row else f"{'-':>{w}}" for key, w in zip(keys, widths)))
     lines.append("mean +/- std      " + "".join(
-        f"{summary['mean'][k]:>11.4f} +/- {summary['std'][k]:.4f}" for k in keys))
+        f"{summary['mean'][k]:.4f} +/- {summary['std'][k]:.4f}".rjust(w)
+        for k, w in zip(keys, widths)))
     lines += ["", f"folds missing: {', '.join(map(str, summary['missing'])) or 'none'}"]
     if "confusion_matrix" in summary:
         width = max(len(name) for name in classes) + 2

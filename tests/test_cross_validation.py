@@ -15,7 +15,6 @@ from modules.data import load_esc_folders
 from modules.job_folder import jobs_table
 from modules.replay import replay_job
 
-pytestmark = pytest.mark.slow
 
 
 def write_trainer(root, dataset: str, settings: str):
@@ -45,6 +44,7 @@ launch_job({"Small": 1}, functools.partial(baseline_cnn, filters=(4, 8)), [], []
     return trainer
 
 
+@pytest.mark.slow
 def test_a_fold_that_fails_keeps_the_others_and_a_relaunch_runs_only_the_missing(
         tmp_path, esc10, bad_audio_files, capsys):
     table = load_esc_folders(esc10)
@@ -99,6 +99,7 @@ def test_a_fold_that_fails_keeps_the_others_and_a_relaunch_runs_only_the_missing
     assert sorted(run.data.tags["cv_fold"] for run in children) == ["1", "2", "2", "3"]
 
 
+@pytest.mark.slow
 def test_a_patient_k_fold_on_icbhi_in_one_launch(tmp_path):
     from tests.respiratory_data import make_icbhi
 
@@ -140,3 +141,17 @@ def test_a_patient_k_fold_on_icbhi_in_one_launch(tmp_path):
         patients += sorted(set(validation["group"]))
     assert len(patients) == len(set(patients)) == 9
     assert main(["jobs", "cv", "--cache-root", str(cache)]) == 0
+
+
+def test_the_summary_table_keeps_long_metric_names_apart(tmp_path):
+    from modules.cross_validation import summary_text
+
+    keys = ["best_accuracy", "best_file_accuracy", "best_file_balanced_accuracy"]
+    summary = {"folds": [{"fold": 1, "job": "1", **dict.fromkeys(keys, 0.9)}], "missing": [],
+               "mean": dict.fromkeys(keys, 0.9), "std": dict.fromkeys(keys, 0.0)}
+    header, row, mean = summary_text(tmp_path / "cv1", summary, []).splitlines()[3:6]
+    assert header.split() == ["fold", "job", "accuracy", "file_accuracy",
+                              "file_balanced_accuracy"]
+    assert row.split() == ["1", "1", "0.9000", "0.9000", "0.9000"]
+    assert mean.count("0.9000 +/- 0.0000") == 3
+    assert len(header) == len(row) == len(mean)  # columns end where their names end
