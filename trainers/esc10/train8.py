@@ -42,7 +42,7 @@ def recipe_settings():
     # untrimmed, most random crops of a sneeze are silence labelled "sneeze"
     parameters.trim_silence_db = -60.0
     parameters.audio_length = 2.5  # training crops and test windows
-    parameters.step_size = 1.25  # test windows at 0, 1.25 and 2.5 s
+    parameters.step_size = 1.25  # test windows every 1.25 s of the trimmed clip (3 for 5 s)
     parameters.random_crops = True
     parameters.split = "fold"
     parameters.n_epochs = 160
