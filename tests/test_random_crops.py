@@ -64,6 +64,7 @@ def test_augmentation_draws_from_each_epochs_own_windows():
 def test_an_augmented_random_crop_job_follows_the_file_level_accuracy_and_replays(tmp_path,
                                                                                    esc10):
     from modules.cli import run_trainer
+    from modules.job_folder import jobs_table
     from modules.replay import replay_job
 
     trainer = tmp_path / "trainers" / "crops" / "train1.py"
@@ -110,3 +111,5 @@ def test_an_augmented_random_crop_job_follows_the_file_level_accuracy_and_replay
     assert ("training:     20 files -> 20 examples (40 training examples per epoch: 20 "
             "original + 10 mixup + 10 specaugment)") in report
     assert replay_job(job, progress=False).identical
+    header, row = jobs_table(cache, "crops").splitlines()  # the per-recording level listed too
+    assert "file accuracy" in header and f"{metrics['clips']['accuracy']:.4f}" in row

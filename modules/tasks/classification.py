@@ -123,8 +123,9 @@ class Classification(Task):
     explains = True
     predicts = True
     artifacts = PREDICTION_FILES
+    # "file accuracy": the per-recording level, when files were cut into several windows
     listed = {"best_accuracy": "accuracy", "best_balanced_accuracy": "balanced",
-              "best_icbhi_score": "icbhi score"}
+              "best_file_accuracy": "file accuracy", "best_icbhi_score": "icbhi score"}
 
     def __init__(self, label_source: str | None = None):
         self.label_source = label_source
