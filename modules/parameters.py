@@ -25,7 +25,11 @@ class ParameterError(AttributeError):
 # module imports nothing of the library).
 SPLIT_CHOICES = ("auto", "fold", "group", "official", "official_patients", "random", "split")
 LR_SCHEDULE_CHOICES = ("plateau", "cosine")
-CHOICES = {"split": SPLIT_CHOICES, "lr_schedule": LR_SCHEDULE_CHOICES}
+# "multi_worker" is a known value so that asking for it gets the reason it is refused
+# (modules.distribute), not "did you mean mirrored?"
+DISTRIBUTE_CHOICES = ("none", "mirrored", "multi_worker")
+CHOICES = {"split": SPLIT_CHOICES, "lr_schedule": LR_SCHEDULE_CHOICES,
+           "distribute": DISTRIBUTE_CHOICES}
 
 
 @dataclass
@@ -121,6 +125,13 @@ class Parameters:
     freeze_base: bool = False  # train only the new head
     seed: int = 42
     deterministic: bool = True  # tf op determinism: replays and reruns give identical numbers
+    # --- scaling out (README: "Scaling out and resuming") ----------------------------------
+    # "none": one device; "mirrored": tf.distribute.MirroredStrategy over every visible GPU, with
+    # batch_size the global batch (split across them); "multi_worker" is refused (Keras 3 fit
+    # under MultiWorkerMirroredStrategy is broken upstream, keras-team/keras#20585)
+    distribute: str = "none"
+    ray_cpus: float = 1.0  # CPUs a job asks of Ray under `--parallel` / `--ray-address`
+    ray_gpus: float = 0.0  # GPUs a job asks of Ray (fractions share a GPU)
     # --- testing mode -----------------------------------------------------------------------
     testing: bool = False  # 2 epochs on a small subset; job folder suffix "_testing"
     testing_epochs: int = 2

@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
+from modules.distribute import check_distribute, distribution_scope
 from modules.jobs import atomic_write_text, create_job_dir, find_job
 from modules.parameters import Parameters, parameters
 from modules.parsers import qualified_name, spec_parser
@@ -121,6 +122,7 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (),
     augmentations = build_augmentations(spec_aug_params, audio_aug_params)
     task = get_task(parameters.task)
     task.check(parameters, augmentations)
+    check_distribute(parameters.distribute)
     if not isinstance(datasets, dict) or not datasets:
         raise TypeError('datasets takes a dict of dataset names to 0/1 flags, e.g. {"Esc10": 1}')
     if launch_options.block is not None and launch_options.block != block + 1:
@@ -239,14 +241,16 @@ def _run_job(task: Task, ctx: JobContext) -> None:
     _prepare(task, ctx)
     ctx.tracker = start_tracker(ctx.params, ctx.cache_root, ctx.info, ctx.path)
     train_ds, val_ds = task.datasets(ctx)
-    network = ctx.network = task.network(ctx)
-    ctx.info["model_name"] = network.name
-    ctx.info["model_parameters"] = int(network.count_params())
-    _write_info(ctx)
-    network.fit(train_ds, validation_data=val_ds, epochs=ctx.params.n_epochs,
-                callbacks=job_callbacks(ctx.params, ctx.path, ctx.tracker, task.callbacks(ctx)),
-                shuffle=False,  # the datasets shuffle themselves, from the job's seed
-                verbose=ctx.verbose)
+    with distribution_scope(ctx.params.distribute):
+        network = ctx.network = task.network(ctx)
+        ctx.info["model_name"] = network.name
+        ctx.info["model_parameters"] = int(network.count_params())
+        _write_info(ctx)
+        network.fit(train_ds, validation_data=val_ds, epochs=ctx.params.n_epochs,
+                    callbacks=job_callbacks(ctx.params, ctx.path, ctx.tracker,
+                                            task.callbacks(ctx)),
+                    shuffle=False,  # the datasets shuffle themselves, from the job's seed
+                    verbose=ctx.verbose)
     network.save(ctx.path / "last_model.keras")
     for leftover in ctx.path.glob(".decoded_*"):
         leftover.unlink()
