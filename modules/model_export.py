@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from modules import __version__
+from modules.errors import UserError
 from modules.job_folder import Job, JobFolderError
 
 FORMATS = {"savedmodel": "savedmodel", "litert": "model.tflite", "onnx": "model.onnx"}
@@ -38,7 +39,7 @@ FLOAT32_TOLERANCE = 1e-4
 RUNTIMES = {"savedmodel": "tensorflow", "litert": "ai_edge_litert", "onnx": "onnxruntime"}
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """An export that cannot be made or does not verify; the message says why, in one line."""
 
 

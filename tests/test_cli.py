@@ -3,6 +3,7 @@ import pytest
 import soundfile
 
 from modules.cli import find_trainer, list_jobs_table, main
+from modules.job_folder import JobFolderError
 
 
 def test_find_trainer_by_name_and_clear_errors(capsys):
@@ -81,3 +82,28 @@ def test_inspect_raw_refuses_a_folder_name_that_is_no_class_in_one_line(tmp_path
     assert "\n" not in str(caught.value)
     assert main(["inspect", "raw", "--basedir", str(tmp_path / "UrbanSound8K" / "audio"),
                  "--layout", "class_folders"]) == 0
+
+
+def test_debug_shows_the_traceback_of_a_user_error(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="--job only goes with --validation-only"):
+        main(["train", "train1", "--job", "3"])
+    assert "Traceback" not in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--job only goes with --validation-only"):
+        main(["--debug", "train", "train1", "--job", "3"])
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "modules/commands/train.py" in err
+    # a user error raised by the library: one line, or with --debug the exception itself
+    with pytest.raises(SystemExit, match=r"^spectrain replay: .*nothing is not a job folder"):
+        main(["replay", str(tmp_path / "nothing")])
+    with pytest.raises(JobFolderError, match="is not a job folder"):
+        main(["--debug", "replay", str(tmp_path / "nothing")])
+
+
+def test_a_bug_keeps_its_traceback(tmp_path):
+    # anything that is no user error (here a RuntimeError in a trainer) is not turned into
+    # one line: Python shows its traceback
+    trainer = tmp_path / "trainers" / "bugs" / "train8.py"
+    trainer.parent.mkdir(parents=True)
+    trainer.write_text("raise RuntimeError('a bug in the trainer')\n")
+    with pytest.raises(RuntimeError, match="a bug in the trainer"):
+        main(["train", str(trainer), "--cache-root", str(tmp_path / "cache")])

@@ -29,13 +29,14 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from modules.augment.waveform import WaveformTransform, resolve_transform
+from modules.errors import UserError
 
 ANY_LABEL = -1
 DOMAINS = ("spec", "audio")
 _LIST_NAMES = {"spec": "spec_aug_params", "audio": "audio_aug_params"}
 
 
-class AugmentationError(ValueError):
+class AugmentationError(UserError, ValueError):
     """A misspelt augmentation, a bad argument, or an augmentation that cannot apply here."""
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 
 class CommandError(SystemExit):
-    """A one-line error for the user (bad input), printed without a traceback."""
+    """A one-line error for the user (bad input), printed without a traceback (exit code 1).
+    Library code raises a :class:`modules.errors.UserError` instead; ``spectrain``'s main()
+    turns it into this."""
 
 
 def feature_set_errors(handler):
@@ -22,6 +24,8 @@ def feature_set_errors(handler):
         try:
             return handler(args)
         except (FeatureSetError, FileNotFoundError, FileExistsError, ValueError) as error:
+            if getattr(args, "debug", False):
+                raise  # `spectrain --debug`: the traceback, not the one line
             raise CommandError(f"spectrain {args.command}: {error}") from None
 
     return run

@@ -1,5 +1,6 @@
 """``spectrain replay JOB_DIR``: a job folder's best model on its validation files again; exit
-code 0 when the numbers are identical to the recorded ones, 1 when not."""
+code 0 when the numbers are identical to the recorded ones, 1 when not (or when the job cannot
+be replayed: one line says why)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from modules.job_folder import JobFolderError
     from modules.replay import replay_job
 
-    try:
-        result = replay_job(args.job_dir, progress=not args.no_progress)
-    except JobFolderError as error:
-        raise SystemExit(f"spectrain replay: {error}") from None
+    # A job it refuses (unfinished, damaged, changed validation files) is a user error: one
+    # line from spectrain's main().
+    result = replay_job(args.job_dir, progress=not args.no_progress)
     return 0 if result.identical else 1

@@ -20,6 +20,7 @@ from typing import Callable, Mapping, Optional, Union
 
 import pandas as pd
 
+from ..errors import UserError
 from .fetch import project_root
 from .layouts import DATASET_LAYOUTS, load_auto
 from .schema import (STRING_DTYPE, TASK_CLASSES, PathArg, is_multi_label, make_table,
@@ -158,6 +159,10 @@ def registered_datasets() -> list[str]:
     return list(_REGISTRY)
 
 
+class UnknownDatasetError(UserError, KeyError):
+    """A dataset name that is not registered (a KeyError too, as it always was)."""
+
+
 def dataset_spec(name: str) -> DatasetSpec:
     """The registration of ``name``; KeyError naming the closest registered names if unknown."""
     if name in _REGISTRY:
@@ -167,8 +172,8 @@ def dataset_spec(name: str) -> DatasetSpec:
     close += [other for other in names if other.lower() == str(name).lower()
               and other not in close]
     hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    raise KeyError(f"unknown dataset {name!r}{hint} Registered datasets: "
-                   f"{', '.join(names) or 'none'}")
+    raise UnknownDatasetError(f"unknown dataset {name!r}{hint or '.'} Registered datasets: "
+                              f"{', '.join(names) or 'none'}")
 
 
 def _chosen_datasets(flags: Mapping[str, int], task: Optional[str]) -> list[str]:

@@ -29,10 +29,11 @@ from typing import Any, Callable, Iterator, Optional
 
 import pandas as pd
 
+from ..errors import UserError
 from .schema import PathArg
 
 
-class LayoutError(ValueError):
+class LayoutError(UserError, ValueError):
     """A path that is not a dataset of the requested layout, or that fits several layouts."""
 
 

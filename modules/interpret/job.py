@@ -15,8 +15,10 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from modules.errors import UserError
 
-class ExplainError(ValueError):
+
+class ExplainError(UserError, ValueError):
     """A job or request the explanation methods cannot work with; the message says why."""
 
 

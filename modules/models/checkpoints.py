@@ -15,6 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
+from modules.errors import UserError
 from modules.models.presets import PRESETS, FrontEndPreset
 
 STFT_REAL = "spectrogram_extractor.stft.conv_real.weight"
@@ -22,6 +23,10 @@ STFT_IMAG = "spectrogram_extractor.stft.conv_imag.weight"
 MEL_MATRIX = "logmel_extractor.melW"
 # Wrappers a state dict is found in: PANNs releases {"model": ...}, lightning {"state_dict": ...}.
 STATE_DICT_WRAPPERS = ("model", "state_dict", "model_state_dict")
+
+
+class UnsafeCheckpointError(UserError, ValueError):
+    """A checkpoint that pickles more than tensors, refused without ``--trust-checkpoint``."""
 
 
 def to_numpy(value) -> np.ndarray:
@@ -54,10 +59,10 @@ def read_torch_checkpoint(path, allow_pickle: bool = False) -> dict:
         checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError / RuntimeError variants
         if not allow_pickle:
-            raise ValueError(
-                f"{path} holds more than tensors and cannot be read safely ({type(error).__name__}: "
-                f"{str(error).splitlines()[0]}); if you trust the file, pass --trust-checkpoint "
-                "(allow_pickle=True) to unpickle it in full") from error
+            raise UnsafeCheckpointError(
+                f"{path} holds more than tensors and cannot be read safely "
+                f"({type(error).__name__}: {str(error).splitlines()[0]}); if you trust the file, "
+                "pass --trust-checkpoint (allow_pickle=True) to unpickle it in full") from error
         warnings.warn(f"{path}: cannot be read with weights_only=True ({type(error).__name__}); "
                       "unpickling it in full, which runs code from the file", stacklevel=2)
         checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)

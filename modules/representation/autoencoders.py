@@ -103,6 +103,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..errors import UserError
 from .dataset import FeatureSet
 
 __all__ = ["RaeSettings", "RecurrentAutoencoder", "RnnEncoder", "FeedPreviousDecoder",
@@ -124,7 +125,7 @@ _TF1_BIAS = "glorot_uniform"
 _RESUMABLE_CHANGES = ("num_epochs",)
 
 
-class RunDirectoryError(ValueError):
+class RunDirectoryError(UserError, ValueError):
     """A run directory that cannot be used as asked (existing run, nothing to continue, ...)."""
 
 

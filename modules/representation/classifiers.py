@@ -59,6 +59,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
 from sklearn.preprocessing import StandardScaler
 
+from ..errors import UserError
 from .dataset import PARTITIONS, TRAIN, VALID, FeatureSet
 
 __all__ = [
@@ -68,7 +69,7 @@ __all__ = [
 ]
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserError, ValueError):
     """A feature set or setting that cannot be evaluated (one-line message)."""
 
 

@@ -40,6 +40,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..errors import UserError
+
 INSTANCE, FOLD = "instance", "fold"
 VARIABLES = ("filename", "chunk_nr", "label_nominal", "label_numeric", "cv_folds", "partition",
              "features")
@@ -51,7 +53,7 @@ INSTANCE_FIELDS = ("filename", "chunk_nr", "label_nominal", "label_numeric", "cv
                    "partition")  # per-instance metadata (everything but the features)
 
 
-class FeatureSetError(ValueError):
+class FeatureSetError(UserError, ValueError):
     """A file that is not a valid feature set, or inconsistent arrays."""
 
 
