@@ -62,8 +62,9 @@ case "$1" in
   train*|*/train*)
     name=$1
     shift
-    mkdir -p jobs
-    log="jobs/$(basename "$name" .py)-$(date +%Y%m%d-%H%M%S).log"
+    logs=${SPECTRAIN_LOG_DIR:-jobs}
+    mkdir -p "$logs"
+    log="$logs/$(basename "$name" .py)-$(date +%Y%m%d-%H%M%S).log"
     echo "console log: $log"
     # The log keeps everything the console shows; the exit status is spectrain's, not tee's.
     spectrain train "$name" "$@" 2>&1 | tee "$log"

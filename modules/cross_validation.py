@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,16 @@ def finished_folds(jobs: dict[int, list]) -> dict[int, Path]:
             if any(info.get("status") == "finished" for _, info in entries)}
 
 
+def unfinished_fold_job(entries: list) -> Path | None:
+    """The fold's latest job when it is unfinished and its process is gone (to resume)."""
+    from modules.resume import displayed_status
+
+    if not entries:
+        return None
+    path, info = entries[-1]
+    return path if displayed_status(info) in ("died", "interrupted", "failed") else None
+
+
 def open_run(cache_root: Path, run: Parameters, spec, folds: list[int], key: str) -> Path:
     """The summary folder: an unfinished run with the same settings, or a new ``cv<N>``."""
     root = trainer_dir(cache_root, run.mode, spec.trainer)
@@ -135,40 +146,84 @@ def _parent_tracker(run: Parameters, cache_root: Path, folder: Path, trainer: st
     return tracker
 
 
-def run_cross_validation(task, run: Parameters, spec, train, progress: bool = True) -> Path:
-    """Every fold of the block as a job (``train``: the job skeleton,
-    :func:`modules.training.train_job`), then the summary; returns the summary folder."""
+@dataclass
+class CrossValidationRun:
+    """An open cv run: its summary folder, folds, MLflow parent and fold jobs so far."""
+
+    folder: Path
+    folds: list
+    parent: object  # the MLflow parent run's Tracker
+    cache_root: Path
+
+    def jobs(self, run: Parameters, spec) -> dict:
+        return fold_jobs(self.cache_root, run.mode, spec.trainer, self.folder.name)
+
+
+def open_cross_validation(run: Parameters, spec) -> CrossValidationRun:
+    """The block's cv run (an unfinished one with the same settings, or a new one) and its
+    MLflow parent; sets ``run.split`` to the split the folds use."""
     from modules.tasks.common import resolve_path
 
     cache_root = resolve_path(run.cache_root)
     split, folds = fold_numbers(run, spec.datasets)
     run.split = split
-    key = settings_key(run, spec)
-    folder = open_run(cache_root, run, spec, folds, key)
+    folder = open_run(cache_root, run, spec, folds, settings_key(run, spec))
     parent = _parent_tracker(run, cache_root, folder, spec.trainer)
-    done = finished_folds(fold_jobs(cache_root, run.mode, spec.trainer, folder.name))
+    return CrossValidationRun(folder, folds, parent, cache_root)
+
+
+def train_fold(cv: CrossValidationRun, fold: int, task, run: Parameters, spec, train,
+               progress: bool, resume: bool) -> Path | None:
+    """Fold ``fold`` of ``cv`` as a job (None when it has a finished job already)."""
+    jobs = cv.jobs(run, spec)
+    done = finished_folds(jobs)
+    if fold in done:
+        print(f"{cv.folder.name}: fold {fold} done ({done[fold].name}), not trained again")
+        return None
+    resume_dir = unfinished_fold_job(jobs.get(fold, [])) if resume else None
+    fold_run = Parameters.from_snapshot(run.snapshot())
+    fold_run.validation_fold = fold
+    info = {"cross_validation": {"run": cv.folder.name, "fold": fold, "folds": cv.folds,
+                                 "mlflow_parent": cv.parent.run_id}}
+    return train(task, fold_run, spec, progress=progress, extra_info=info,
+                 resume_dir=resume_dir)
+
+
+def close_cross_validation(cv: CrossValidationRun, task, run: Parameters, spec,
+                           failed: bool) -> dict:
+    """The summary over the finished folds, logged to the parent run, which ends."""
+    summary = write_summary(cv.folder, task, cv.cache_root, run.mode, spec.trainer, cv.folds)
+    cv.parent.log_metrics({f"mean_{k}": v for k, v in summary["mean"].items()})
+    cv.parent.log_artifact(cv.folder / "summary.txt")
+    cv.parent.end("FAILED" if failed else "FINISHED")
+    return summary
+
+
+def run_cross_validation(task, run: Parameters, spec, train, progress: bool = True,
+                         resume: bool = False, only_fold: int | None = None) -> Path:
+    """Every fold of the block as a job (``train``: the job skeleton,
+    :func:`modules.training.train_job`), then the summary; returns the summary folder.
+    ``resume``: a fold whose latest job is unfinished (its process gone) goes on with that
+    job from its last completed epoch instead of starting a new one. ``only_fold``: train
+    that fold only, and leave the summary to whoever runs the others (``--parallel``)."""
+    cv = open_cross_validation(run, spec)
+    if only_fold is not None:
+        if only_fold not in cv.folds:
+            raise ValueError(f"no fold {only_fold}; the folds are {cv.folds}")
+        train_fold(cv, only_fold, task, run, spec, train, progress, resume)
+        return cv.folder
     failure = None
-    for fold in folds:
-        if fold in done:
-            print(f"{folder.name}: fold {fold} done ({done[fold].name}), not trained again")
-            continue
-        fold_run = Parameters.from_snapshot(run.snapshot())
-        fold_run.validation_fold = fold
-        info = {"cross_validation": {"run": folder.name, "fold": fold, "folds": folds,
-                                     "mlflow_parent": parent.run_id}}
+    for fold in cv.folds:
         try:
-            train(task, fold_run, spec, progress=progress, extra_info=info)
+            train_fold(cv, fold, task, run, spec, train, progress, resume)
         except Exception as error:  # noqa: BLE001 - keep the folds so far; summary says what
             failure = error
             break
-    summary = write_summary(folder, task, cache_root, run.mode, spec.trainer, folds)
-    parent.log_metrics({f"mean_{k}": v for k, v in summary["mean"].items()})
-    parent.log_artifact(folder / "summary.txt")
-    parent.end("FAILED" if failure else "FINISHED")
+    close_cross_validation(cv, task, run, spec, failed=failure is not None)
     if failure is not None:
         raise failure
-    print(f"cross-validation {folder.name}: {len(folds)} folds -> {folder}")
-    return folder
+    print(f"cross-validation {cv.folder.name}: {len(cv.folds)} folds -> {cv.folder}")
+    return cv.folder
 
 
 def _confusions(jobs: dict) -> tuple[list, list]:

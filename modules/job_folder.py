@@ -8,18 +8,20 @@ best model and the job's own parse function, each read when first asked for. Old
 from __future__ import annotations
 
 import json
+import zipfile
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Optional
 
 import pandas as pd
 
+from modules.errors import UserError
 from modules.parameters import Parameters
 
 FINISHED_FILES = ("params.json", "job.json", "validation.csv", "best_model.keras")
 
 
-class JobFolderError(ValueError):
+class JobFolderError(UserError, ValueError):
     """Not a (finished) job folder, or not one of the kind asked for; the message says why."""
 
 
@@ -96,6 +98,11 @@ class Job:
             from modules.models import load_model
 
             path = self.path / "best_model.keras"
+            if not path.is_file():
+                raise JobFolderError(f"{path} is missing: the job saved no best model")
+            if not zipfile.is_zipfile(path):  # Keras would call a truncated file "not found"
+                raise JobFolderError(f"{path} is damaged: not a complete .keras (zip) file "
+                                     f"({path.stat().st_size} bytes)")
             try:
                 self._model = load_model(path, compile=False)
             except Exception as error:  # Keras raises many kinds for a damaged file
@@ -106,7 +113,10 @@ class Job:
 
     @property
     def status(self) -> str:
-        return self.info.get("status", "?")
+        """As a person should read it: ``died`` for a running job whose process is gone."""
+        from modules.resume import displayed_status
+
+        return displayed_status(self.info)
 
     def recorded_metrics(self) -> dict:
         path = self.path / "metrics.json"
@@ -171,6 +181,22 @@ def jobs_table(cache_root, selector: str | None = None) -> str:
     rows += _cv_rows(cache_root, selector)
     if not rows:
         return "no jobs found"
+    return _table_text(rows) + _resume_hint(rows)
+
+
+def _resume_hint(rows: list[dict]) -> str:
+    """How to go on with the jobs that did not finish (one command per trainer)."""
+    commands = dict.fromkeys(
+        f"bash launch.sh {row['trainer']} --resume"
+        + (" --testing" if row["job"].endswith("_testing") else "")
+        for row in rows if row["status"] in ("died", "interrupted", "failed"))
+    if not commands:
+        return ""
+    return ("\n\njobs that did not finish go on from their last completed epoch with: "
+            + "; ".join(commands))
+
+
+def _table_text(rows: list[dict]) -> str:
     head = list(dict.fromkeys(name for row in rows for name in row if name not in
                               ("best epoch", "description")))
     head += ["best epoch", "description"]

@@ -16,13 +16,15 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from modules.errors import UserError
 
-class ParameterError(AttributeError):
+
+class ParameterError(UserError, AttributeError):
     """An unknown parameter name, or a value of the wrong type."""
 
 
 # The values of ``split``: modules.data.splits.SPLIT_METHODS (a test keeps them equal; this
-# module imports nothing of the library).
+# module imports nothing of the library but modules.errors).
 SPLIT_CHOICES = ("auto", "fold", "group", "official", "official_patients", "random", "split")
 LR_SCHEDULE_CHOICES = ("plateau", "cosine")
 # "multi_worker" is a known value so that asking for it gets the reason it is refused

@@ -10,6 +10,8 @@ Each decoded element is a dict:
 
 from __future__ import annotations
 
+import itertools
+
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,9 +239,21 @@ ParseFn = Callable[[tf.Tensor, tf.Tensor], tuple]
 
 
 def training_dataset(decoded: tf.data.Dataset, parse: ParseFn, batch_size: int, seed: int,
-                     n_examples: int, class_weights: np.ndarray | None = None) -> tf.data.Dataset:
-    """Shuffled (full buffer, reshuffled every epoch from ``seed``), batched, parsed, prefetched."""
-    ds = decoded.shuffle(max(n_examples, 1), seed=seed, reshuffle_each_iteration=True)
+                     n_examples: int, class_weights: np.ndarray | None = None,
+                     first_epoch: int = 0) -> tf.data.Dataset:
+    """Shuffled (full buffer), batched, parsed, prefetched. Each iteration (one per epoch,
+    from ``first_epoch``) shuffles from (seed, epoch) alone, so a job resumed at epoch k sees
+    the order an uninterrupted run sees at epoch k."""
+    epochs = itertools.count(int(first_epoch))
+
+    def next_epoch():
+        yield next(epochs)
+
+    epoch_numbers = tf.data.Dataset.from_generator(
+        next_epoch, output_signature=tf.TensorSpec([], tf.int64))
+    # The cached ``decoded`` is captured, not rebuilt: each epoch reads the same cache.
+    ds = epoch_numbers.flat_map(
+        lambda epoch: decoded.shuffle(max(n_examples, 1), seed=seed * 1_000_003 + epoch))
     ds = _batched(ds, batch_size, n_examples)
     weights = None if class_weights is None else tf.constant(class_weights, tf.float32)
 
@@ -278,11 +292,11 @@ class RandomCrops:
     ``labels``: one row per file."""
 
     def __init__(self, waveforms: Sequence[np.ndarray], labels: np.ndarray, length: int,
-                 seed: int):
+                 seed: int, first_epoch: int = 0):
         self.waveforms = [np.asarray(w, np.float32) for w in waveforms]
         self.labels = np.asarray(labels, np.float32)
         self.length, self.seed = int(length), int(seed)
-        self.epochs_started = 0
+        self.epochs_started = int(first_epoch)  # a resumed job starts at its next epoch
 
     def __len__(self) -> int:
         return len(self.waveforms)

@@ -29,6 +29,9 @@ from modules.distribute import check_distribute, distribution_scope
 from modules.jobs import atomic_write_text, create_job_dir, find_job
 from modules.parameters import Parameters, parameters
 from modules.parsers import qualified_name, spec_parser
+from modules.resume import (RESUME_FILE, Heartbeat, ResumeError, check_same_parameters,
+                            check_same_table, find_resumable, process_record, reopen_job,
+                            truncate_history, write_job_record)
 from modules.tasks import JobContext, Task, get_task
 from modules.tasks.common import (adopt_model_frontend, best_history_row, job_callbacks,
                                   json_default, load_and_split, resolve_path, seed_everything,
@@ -56,6 +59,10 @@ class LaunchOptions:
     pretended: list = field(default_factory=list)  # folders `augment --pretend` wrote
     block: int | None = None  # `--block N`: run only this job block (1-based)
     cross_validate: bool = False  # `--cross-validate`: every block as a k-fold run
+    resume: bool = False  # `--resume`: go on with unfinished jobs, skip finished ones
+    # `--parallel`: the blocks only say what they would run (modules.parallel.plan_block)
+    plan: list | None = None
+    fold: int | None = None  # with --block and --cross-validate: train only this fold
 
 
 launch_options = LaunchOptions()
@@ -148,11 +155,27 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (),
         return folder
     if launch_options.validation_only:
         return _replay_block(run, spec)
+    if launch_options.plan is not None:
+        from modules.parallel import plan_block
+
+        launch_options.plan.extend(plan_block(task, run, spec))
+        return None
     if run.cross_validate:
         from modules.cross_validation import run_cross_validation
 
-        return run_cross_validation(task, run, spec, train_job, launch_options.progress)
-    return train_job(task, run, spec, progress=launch_options.progress)
+        return run_cross_validation(task, run, spec, train_job, launch_options.progress,
+                                    resume=launch_options.resume,
+                                    only_fold=launch_options.fold)
+    resume_dir = None
+    if launch_options.resume:
+        what, folder = find_resumable(resolve_path(run.cache_root), run.mode, spec.trainer,
+                                      block, run.testing)
+        if what in ("finished", "running"):
+            print(f"job block {block + 1}: job {folder.name} is {what}; not trained again "
+                  "(--resume)")
+            return folder
+        resume_dir = folder  # None: the block has no job yet, so a new one starts
+    return train_job(task, run, spec, progress=launch_options.progress, resume_dir=resume_dir)
 
 
 def _apply_launch_options(params: Parameters) -> None:
@@ -187,18 +210,13 @@ def _replay_block(run: Parameters, spec: JobBlock) -> Path | None:
 
 # ------------------------------------------------------------------------------ the skeleton
 def _write_info(ctx: JobContext) -> None:
-    atomic_write_text(ctx.path / "job.json", json.dumps(ctx.info, indent=2) + "\n")
+    write_job_record(ctx.path, ctx.info)
 
 
-def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True,
-              extra_info: dict | None = None) -> Path:
-    """Run one job of ``task`` in a new job folder; its status is recorded whatever happens,
-    and a failure keeps everything written so far (``error.txt`` says what went wrong).
-    ``extra_info`` goes into job.json (e.g. the cross-validation run and fold)."""
-    cache_root = resolve_path(run.cache_root)
+def _new_job(task: Task, run: Parameters, spec: JobBlock, cache_root: Path,
+             extra_info: dict | None):
+    """A new job folder (its id taken atomically) and what its job.json starts with."""
     job = create_job_dir(cache_root, run.mode, spec.trainer, run.testing)
-    run.job_id = job.job_id
-    clock = time.time()
     info = {
         "job_id": job.job_id, "job_dir": str(job.path), "trainer": spec.trainer,
         "trainer_file": str(spec.trainer_file), "block": spec.block, "mode": run.mode,
@@ -206,20 +224,46 @@ def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True
         "started": _now(), "parse_function": qualified_name(spec.parse_function),
         "model": qualified_name(spec.model), "task": task_name(run.task), **(extra_info or {}),
     }
+    return job, info
+
+
+def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True,
+              extra_info: dict | None = None, resume_dir: Path | None = None) -> Path:
+    """Run one job of ``task`` in a new job folder (or go on with the unfinished job in
+    ``resume_dir`` from its last completed epoch); its status is recorded whatever happens,
+    and a failure keeps everything written so far (``error.txt`` says what went wrong).
+    ``extra_info`` goes into job.json (e.g. the cross-validation run and fold)."""
+    cache_root = resolve_path(run.cache_root)
+    if resume_dir is None:
+        job, info = _new_job(task, run, spec, cache_root, extra_info)
+        resumed = None
+    else:
+        recorded = json.loads((Path(resume_dir) / "job.json").read_text())
+        job, info, resumed = reopen_job(resume_dir, spec)
+    run.job_id = job.job_id
+    clock = time.time()
+    info.update(process_record())
     ctx = JobContext(run, job, info, cache_root, spec.datasets, spec.model, spec.parse_function,
                      spec.augmentations, progress=progress,
-                     verbose=1 if progress and _interactive() else 2)
+                     verbose=1 if progress and _interactive() else 2,
+                     initial_epoch=resumed.epochs_done if resumed else 0, resumed=resumed)
     _write_info(ctx)
     title = f"job {job.job_id}{' (testing)' if run.testing else ''}: {job.path}"
     print(f"\n{'=' * len(title)}\n{title}\n{'=' * len(title)}")
     if run.description:
         print(f"description: {run.description}")
     try:
-        _run_job(task, ctx)
-        info.update(status="finished", finished=_now(), duration_s=round(time.time() - clock, 1))
+        with Heartbeat(job.path):
+            _run_job(task, ctx)
+        info.update(status="finished", finished=_now(),
+                    duration_s=round(info.pop("earlier_s", 0.0) + time.time() - clock, 1))
         _write_info(ctx)
+        (job.path / RESUME_FILE).unlink(missing_ok=True)  # only an unfinished job needs it
         ctx.tracker.log_artifact(job.path / "job.json")
         ctx.tracker.end("FINISHED")
+    except ResumeError:
+        write_job_record(job.path, recorded)  # refused before anything changed: as it was
+        raise
     except BaseException as error:
         # Keep everything written so far; say what happened where the results would have been.
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
@@ -235,22 +279,39 @@ def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True
     return job.path
 
 
+def _fit(network, train_ds, val_ds, callbacks: list, ctx: JobContext) -> None:
+    """``network.fit``, or for a resumed job the rest of it, from its saved state."""
+    resumed, n_epochs = ctx.resumed, ctx.params.n_epochs
+    if resumed is not None:
+        resumed.restore_model(network)
+        truncate_history(ctx.path / "history.csv", resumed.epochs_done)
+        if resumed.stopped or resumed.epochs_done >= n_epochs:
+            print(f"job {ctx.job.job_id}: training had ended after epoch "
+                  f"{resumed.epochs_done}; going on with the evaluation")
+            return
+        print(f"job {ctx.job.job_id}: resuming at epoch {resumed.epochs_done + 1} of {n_epochs}")
+    network.fit(train_ds, validation_data=val_ds, epochs=n_epochs,
+                initial_epoch=ctx.initial_epoch, callbacks=callbacks,
+                shuffle=False,  # the datasets shuffle themselves, from the job's seed
+                verbose=ctx.verbose)
+
+
 def _run_job(task: Task, ctx: JobContext) -> None:
     from modules.models import load_model
 
     _prepare(task, ctx)
     ctx.tracker = start_tracker(ctx.params, ctx.cache_root, ctx.info, ctx.path)
     train_ds, val_ds = task.datasets(ctx)
-    with distribution_scope(ctx.params.distribute):
+    with distribution_scope(ctx.params.distribute) as replicas:
+        ctx.info["devices"] = replicas.devices  # one replica each
+        train_ds = replicas.training_data(train_ds)
         network = ctx.network = task.network(ctx)
         ctx.info["model_name"] = network.name
         ctx.info["model_parameters"] = int(network.count_params())
         _write_info(ctx)
-        network.fit(train_ds, validation_data=val_ds, epochs=ctx.params.n_epochs,
-                    callbacks=job_callbacks(ctx.params, ctx.path, ctx.tracker,
-                                            task.callbacks(ctx)),
-                    shuffle=False,  # the datasets shuffle themselves, from the job's seed
-                    verbose=ctx.verbose)
+        _fit(network, train_ds, val_ds,
+             job_callbacks(ctx.params, ctx.path, ctx.tracker, task.callbacks(ctx),
+                           resumed=ctx.resumed), ctx)
     network.save(ctx.path / "last_model.keras")
     for leftover in ctx.path.glob(".decoded_*"):
         leftover.unlink()
@@ -271,13 +332,20 @@ def _run_job(task: Task, ctx: JobContext) -> None:
 def _prepare(task: Task, ctx: JobContext) -> None:
     """Data, seeds, front end and input shape; then the frozen parameters snapshot."""
     from modules.data import TABLE_COLUMNS
+    from modules.data.fingerprints import record_validation_files
 
     run = ctx.run
+    resuming = "resumed" in ctx.info
     if run.testing:
         run.n_epochs = run.testing_epochs
     task.load_data(ctx)
     for name, part in (("train", ctx.train), ("validation", ctx.validation)):
-        part.reindex(columns=TABLE_COLUMNS).to_csv(ctx.path / f"{name}.csv", index=False)
+        text = part.reindex(columns=TABLE_COLUMNS).to_csv(index=False)
+        if resuming:
+            check_same_table(ctx.path / f"{name}.csv", text)
+        atomic_write_text(ctx.path / f"{name}.csv", text)
+    # so that a replay can tell a missing or changed validation file from a changed model
+    record_validation_files(ctx.validation, ctx.path)
     seed_everything(run)
     if task.frontend(ctx):
         adopt_model_frontend(run, ctx.model_spec)  # first: it may change the sample rate
@@ -291,6 +359,8 @@ def _prepare(task: Task, ctx: JobContext) -> None:
                          f"gives {derived} for these front-end settings; set shape = None")
     task.prepare(ctx)
     ctx.params = run.freeze()
+    if resuming:
+        check_same_parameters(ctx.path, ctx.params.snapshot())
     ctx.params.save(ctx.path / "params.json")
     ctx.info["class_names"] = ctx.class_names
     _write_info(ctx)

@@ -46,10 +46,12 @@ class AugmentedTrainingSet:
     """Builds training batches from an :class:`ExamplePool` and the job's augmentations."""
 
     def __init__(self, pool: ExamplePool, augmentations: Sequence[Augmentation], seed: int,
-                 oversample: bool = False, warn: Callable[[str], None] = print, crops=None):
+                 oversample: bool = False, warn: Callable[[str], None] = print, crops=None,
+                 first_epoch: int = 0):
         """``crops``: random crops (:class:`modules.pipeline.RandomCrops`, one window per file
         and epoch); the pool's waveforms are then each epoch's windows (``pool`` gives the
-        labels and the first epoch's windows)."""
+        labels and epoch 0's windows). ``first_epoch``: the epoch the first pass over
+        :meth:`dataset` draws (a resumed job's next epoch)."""
         self.pool = pool
         self.crops = crops
         self._pools: dict[int, ExamplePool] = {}
@@ -77,7 +79,7 @@ class AugmentedTrainingSet:
         self._class_deficit = [int(counts.max() - c) if c else 0 for c in counts]
         self._plans: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
-        self._epochs_started = 0
+        self._epochs_started = int(first_epoch)
         self._warned: set[str] = set()
 
     def __len__(self) -> int:

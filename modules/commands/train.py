@@ -1,5 +1,5 @@
 """``spectrain train NAME [--testing] [--description TEXT] [--validation-only [--job N]]
-[--block N] [--cross-validate]``: run a trainer file's job blocks."""
+[--block N] [--cross-validate] [--resume]``: run a trainer file's job blocks."""
 
 from __future__ import annotations
 
@@ -44,9 +44,12 @@ def find_trainer(name: str) -> Path:
 
 def run_trainer(path: Path, testing=False, description=None, validation_only=False, job=None,
                 cache_root=None, data_root=None, progress=True, pretend=None,
-                pretend_block=None, block=None, cross_validate=False) -> list:
+                pretend_block=None, block=None, cross_validate=False, resume=False,
+                plan=None, fold=None) -> list:
     """Run a trainer file's job blocks with the command line's options. Returns replayed jobs
-    (or, with ``pretend``, the folders of before/after augmentation examples)."""
+    (or, with ``pretend``, the folders of before/after augmentation examples). ``plan``: a
+    list that the blocks fill with what they would run, training nothing (``--parallel``);
+    ``fold``: with ``block``, only that fold of a cross-validated block."""
     from modules import training
 
     options = training.launch_options
@@ -54,7 +57,8 @@ def run_trainer(path: Path, testing=False, description=None, validation_only=Fal
     options.validation_only, options.job = validation_only, job
     options.cache_root, options.data_root, options.progress = cache_root, data_root, progress
     options.pretend, options.pretend_block = pretend, pretend_block
-    options.block, options.cross_validate = block, cross_validate
+    options.block, options.cross_validate, options.resume = block, cross_validate, resume
+    options.plan, options.fold = plan, fold
     options.replayed, options.pretended = [], []
     training.forget_blocks(path)
     from modules.parameters import parameters
@@ -64,7 +68,8 @@ def run_trainer(path: Path, testing=False, description=None, validation_only=Fal
         runpy.run_path(str(path), run_name="__main__")
     finally:
         options.pretend = options.pretend_block = options.block = None
-        options.cross_validate = False
+        options.cross_validate = options.resume = False
+        options.plan = options.fold = None
     if pretend is not None:
         if not options.pretended:
             raise SystemExit(f"no job block of {path} has augmentation to show"
@@ -94,6 +99,15 @@ def register(subparsers) -> None:
     train.add_argument("--block", type=int, help="run only this job block (1-based)")
     train.add_argument("--cross-validate", action="store_true",
                        help="run each job block as a k-fold cross-validation (every fold)")
+    train.add_argument("--resume", action="store_true",
+                       help="go on with the trainer's unfinished jobs (killed, interrupted, "
+                            "failed) from their last completed epoch; finished jobs are skipped")
+    train.add_argument("--parallel", type=int, metavar="K",
+                       help="run the job blocks (and the folds of cross-validated ones) as "
+                            "Ray tasks, K at once, on a local Ray cluster")
+    train.add_argument("--ray-address", metavar="ADDRESS",
+                       help="with --parallel (or alone): submit the jobs to this existing Ray "
+                            "cluster (e.g. ray://head:10001 or auto) instead")
     train.set_defaults(handler=run)
 
 
@@ -105,10 +119,32 @@ def _interrupt(signum, frame):
 def run(args) -> int:
     if args.job is not None and not args.validation_only:
         raise SystemExit("--job only goes with --validation-only")
+    if args.resume and args.validation_only:
+        raise SystemExit("--resume trains; it does not go with --validation-only")
     signal.signal(signal.SIGTERM, _interrupt)
+    if args.parallel is not None or args.ray_address:
+        return _run_parallel(args)
     run_trainer(find_trainer(args.name), testing=args.testing, description=args.description,
                 validation_only=args.validation_only, job=args.job,
                 cache_root=args.cache_root, data_root=args.data_root,
                 progress=not args.no_progress, block=args.block,
-                cross_validate=args.cross_validate)
+                cross_validate=args.cross_validate, resume=args.resume)
     return 0
+
+
+def _run_parallel(args) -> int:
+    from modules.parallel import run_parallel
+
+    if args.validation_only:
+        raise SystemExit("--parallel and --ray-address train; they do not go with "
+                         "--validation-only")
+    if args.parallel is not None and args.parallel < 1:
+        raise SystemExit(f"--parallel takes a number of jobs at once (1 or more), not "
+                         f"{args.parallel}")
+    options = {"testing": args.testing, "description": args.description,
+               "cache_root": args.cache_root, "data_root": args.data_root,
+               "cross_validate": args.cross_validate, "resume": args.resume}
+    if args.block is not None:
+        options["block"] = args.block
+    return run_parallel(run_trainer, find_trainer(args.name), options, args.parallel,
+                        args.ray_address)

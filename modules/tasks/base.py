@@ -39,9 +39,10 @@ skeleton, not each task, gains the feature):
 * an export signature (``export_signature(job)``: the input spec and named outputs a LiteRT /
   ONNX / SavedModel export serves);
 * a distribution strategy (the skeleton builds ``network`` and ``datasets`` inside the strategy's
-  scope; a task only says whether its batches can be split across replicas);
-* resuming (``resume_state(ctx)``: what beyond the checkpoint and ``history.csv`` a task needs to
-  go on after a kill).
+  scope; a task only says whether its batches can be split across replicas).
+
+Resuming needs no hook: a task's training set starts at ``ctx.initial_epoch`` (its draws come
+from (seed, epoch) alone) and the skeleton restores the rest (:mod:`modules.resume`).
 
 A task holds no state of its own: everything about one job is on its :class:`JobContext`.
 """
@@ -81,6 +82,8 @@ class JobContext:
     skipped: list = field(default_factory=list)   # (path, reason) of files left out
     network: Any = None
     state: dict = field(default_factory=dict)     # the task's own values for this job
+    initial_epoch: int = 0      # a resumed job: the first epoch (0-based) still to train
+    resumed: Any = None         # a resumed job: its modules.resume.ResumeState (or None)
 
     @property
     def path(self) -> Path:

@@ -236,18 +236,22 @@ class Classification(Task):
         params = ctx.params
         class_weights = balanced_class_weights(meta["label"]) if params.class_weights else None
         crops = ctx.state.get("crops") if params.random_crops else None
+        first_epoch = ctx.initial_epoch  # a resumed job's next epoch
+        if crops is not None:
+            crops.epochs_started = first_epoch
         if crops is not None and not augmenting:
             return crops.dataset(ctx.parse, params.batch_size, class_weights)
-        if crops is not None:  # the pool holds the first epoch's windows; each epoch its own
+        if crops is not None:  # the pool holds epoch 0's windows; each epoch its own
             meta["audio"] = np.stack([crops.crop(0, i) for i in range(len(crops))])
             meta["padded"] = crops.padded
         if not augmenting:
             return training_dataset(decoded, ctx.parse, params.batch_size, params.seed,
-                                    len(meta["label"]), class_weights)
+                                    len(meta["label"]), class_weights, first_epoch)
         pool = ExamplePool(meta.pop("audio"), meta["label"], meta["padded"],
                            ctx.state["audio"].sr, params.shape)
         augmented = AugmentedTrainingSet(pool, ctx.augmentations, params.seed,
-                                         params.oversample, warn=print, crops=crops)
+                                         params.oversample, warn=print, crops=crops,
+                                         first_epoch=first_epoch)
         print(augmented.summary())
         ctx.info["training_examples_per_epoch"] = augmented.summary()
         return augmented.dataset(ctx.parse, params.batch_size, class_weights)

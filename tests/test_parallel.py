@@ -1,0 +1,171 @@
+"""``spectrain train NAME --parallel K``: job blocks and cross-validation folds as tasks on a real
+local Ray cluster, compared with a serial run of the same trainer.
+
+The trainer has three blocks: a plain job, a 2-fold cross-validated block (two fold jobs and a
+summary) and a block that fails (an unknown dataset). Four Ray tasks, two at a time.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from modules import PROJECT_ROOT
+from modules.cli import main, run_trainer
+from modules.tracking import local_tracking_uri
+from tests.conftest import ESC10
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = """
+import keras
+from modules.parameters import parameters
+from modules.parsers import spec_parser
+from modules.training import launch_job
+
+
+def small_cnn(input_shape, n_classes):
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x))
+
+
+def common(epochs):
+    parameters.reset()
+    parameters.mode = "esc10"
+    parameters.sr = 8000
+    parameters.n_fft = 512
+    parameters.hop_length = 256
+    parameters.n_mels = 32
+    parameters.testing_epochs = epochs
+    parameters.testing_files_per_class = 2
+    parameters.batch_size = 8
+    parameters.n_gradcam = 0
+    parameters.n_example_plots = 0
+"""
+
+TRAINER = SETTINGS + textwrap.dedent("""
+    common(3)
+    launch_job({"Esc10": 1}, small_cnn, [], [], spec_parser)
+
+    common(3)
+    parameters.cross_validate = True
+    parameters.split = "group"
+    parameters.n_folds = 2
+    launch_job({"Esc10": 1}, small_cnn, [], [], spec_parser)
+
+    common(3)
+    launch_job({"NoSuchDataset": 1}, small_cnn, [], [], spec_parser)
+""")
+
+LONG_TRAINER = SETTINGS + textwrap.dedent("""
+    for lr in (1e-3, 2e-3):
+        common(500)
+        parameters.lr = lr
+        launch_job({"Esc10": 1}, small_cnn, [], [], spec_parser)
+""")
+
+
+def jobs_by_block(folder: Path) -> dict:
+    """(block, fold) -> job folder, whatever ids the jobs took."""
+    found = {}
+    for job in folder.glob("[0-9]*_testing"):
+        info = json.loads((job / "job.json").read_text())
+        fold = (info.get("cross_validation") or {}).get("fold")
+        found[(info["block"], fold)] = (job, info)
+    return found
+
+
+@pytest.fixture(scope="module")
+def launches(tmp_path_factory):
+    if not ESC10.is_dir():
+        pytest.skip(f"ESC-10 not found at {ESC10}")
+    folder = tmp_path_factory.mktemp("parallel")
+    trainer = folder / "train_par.py"
+    trainer.write_text(TRAINER)
+    parallel, serial = folder / "parallel", folder / "serial"
+    started = time.monotonic()
+    os.environ["SPECTRAIN_LOG_DIR"] = str(folder / "logs")  # not the project's jobs/
+    try:
+        code = main(["train", str(trainer), "--testing", "--parallel", "2",
+                     "--cache-root", str(parallel)])
+    finally:
+        del os.environ["SPECTRAIN_LOG_DIR"]
+    print(f"parallel launch: {time.monotonic() - started:.0f} s")
+    with pytest.raises(Exception, match="NoSuchDataset"):
+        run_trainer(trainer, testing=True, cache_root=str(serial), progress=False)
+    return {"code": code, "parallel": parallel / "esc10" / "train_par", "logs": folder / "logs",
+            "serial": serial / "esc10" / "train_par", "cache": parallel}
+
+
+def test_the_launch_says_which_job_failed_and_the_others_finish(launches, capsys):
+    assert launches["code"] == 1
+    jobs = jobs_by_block(launches["parallel"])
+    assert {key: info["status"] for key, (_, info) in jobs.items()} == {
+        (0, None): "finished", (1, 1): "finished", (1, 2): "finished", (2, None): "failed"}
+    assert len({path.name for path, _ in jobs.values()}) == 4  # four folders, no collision
+    [log] = launches["logs"].glob("train_par-*-parallel/block3.log")
+    assert "unknown dataset 'NoSuchDataset'" in log.read_text()
+
+
+def test_parallel_jobs_equal_the_serial_run(launches):
+    parallel, serial = jobs_by_block(launches["parallel"]), jobs_by_block(launches["serial"])
+    for key in ((0, None), (1, 1), (1, 2)):
+        ran, reference = parallel[key][0], serial[key][0]
+        assert (ran / "predictions.csv").read_text() == (reference / "predictions.csv").read_text()
+        assert (json.loads((ran / "metrics.json").read_text())
+                == json.loads((reference / "metrics.json").read_text()))
+
+
+def test_the_cross_validated_block_gets_its_summary(launches):
+    [summary] = launches["parallel"].glob("cv*_testing/summary.json")
+    data = json.loads(summary.read_text())
+    assert [row["fold"] for row in data["folds"]] == [1, 2] and data["missing"] == []
+    assert 0 <= data["mean"]["best_accuracy"] <= 1
+
+
+def test_every_parallel_job_has_its_mlflow_run(launches):
+    client = MlflowClient(local_tracking_uri(launches["cache"]))
+    [experiment] = [e for e in client.search_experiments() if e.name == "esc10"]
+    names = sorted(run.info.run_name for run in client.search_runs([experiment.experiment_id]))
+    jobs = sorted(f"train_par/{path.name}" for path, info in
+                  jobs_by_block(launches["parallel"]).values() if info["status"] == "finished")
+    assert len(jobs) == 3
+    assert set(jobs) <= set(names)
+    assert any(name.startswith("train_par/cv") for name in names)  # the cv parent run
+
+
+def test_ctrl_c_cancels_every_job_and_marks_them_interrupted(tmp_path):
+    if not ESC10.is_dir():
+        pytest.skip(f"ESC-10 not found at {ESC10}")
+    trainer = tmp_path / "train_long.py"
+    trainer.write_text(LONG_TRAINER)
+    cache = tmp_path / "cache"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "modules.cli", "train", str(trainer), "--testing",
+         "--parallel", "2", "--cache-root", str(cache)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "SPECTRAIN_LOG_DIR": str(tmp_path / "logs")})
+    folder = cache / "esc10" / "train_long"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        training = [job for job in folder.glob("*_testing") if (job / "history.csv").is_file()]
+        if len(training) == 2 or driver.poll() is not None:
+            break
+        time.sleep(0.2)
+    assert driver.poll() is None, driver.stdout.read()
+    driver.send_signal(signal.SIGINT)
+    output = driver.communicate(timeout=180)[0]
+    assert driver.returncode != 0
+    statuses = [json.loads((job / "job.json").read_text())["status"]
+                for job in folder.glob("*_testing")]
+    assert statuses == ["interrupted", "interrupted"], output
+    assert "cancelling 2 job(s)" in output
