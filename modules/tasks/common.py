@@ -127,27 +127,28 @@ def best_history_row(history: pd.DataFrame, target_metric: str) -> int:
     return int(column.idxmin() if metric_direction(target_metric) == "min" else column.idxmax())
 
 
-def job_callbacks(params, job_dir: Path, tracker, first: list = ()) -> list:
+def job_callbacks(params, job_dir: Path, tracker, first: list = (), resumed=None) -> list:
     """``first`` (a task's own callbacks, e.g. ones that add metrics to the logs), then best
     checkpoint, early stopping and LR reduction on ``params.target_metric``, NaN stop, MLflow,
-    and the CSV history (last: it sees the learning rate the others add)."""
+    the CSV history (it sees the learning rate the others add) and, last, the resume state
+    (:mod:`modules.resume`; ``resumed``: the state a resumed job goes on from)."""
     import keras
 
+    from modules.callbacks import BestModelCheckpoint, SaveResumeState
     from modules.tracking import TrackerCallback
     from modules.training_metrics import metric_direction
 
     direction = metric_direction(params.target_metric)
-    return [*first,
-        keras.callbacks.ModelCheckpoint(str(job_dir / "best_model.keras"),
-                                        monitor=params.target_metric, mode=direction,
-                                        save_best_only=True),
+    callbacks = [*first,
+        BestModelCheckpoint(job_dir / "best_model.keras", params.target_metric, direction),
         keras.callbacks.EarlyStopping(monitor=params.target_metric, mode=direction,
                                       patience=params.es_patience, min_delta=params.min_delta),
         learning_rate_callback(params, direction),
         keras.callbacks.TerminateOnNaN(),
         TrackerCallback(tracker),
-        keras.callbacks.CSVLogger(str(job_dir / "history.csv")),
+        keras.callbacks.CSVLogger(str(job_dir / "history.csv"), append=resumed is not None),
     ]
+    return [*callbacks, SaveResumeState(job_dir, callbacks, resumed)]
 
 
 def cosine_learning_rate(epoch: int, lr: float, min_lr: float, n_epochs: int,
