@@ -23,6 +23,11 @@ from pathlib import Path
 from typing import Callable
 
 from modules import PROJECT_ROOT
+from modules.errors import UserError, one_line
+
+
+class ClusterError(UserError, ConnectionError):
+    """The Ray cluster named by ``--ray-address`` cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,14 @@ def _start_ray(address: str | None, parallel: int, units: list):
     import ray
 
     if address:
-        ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        except ConnectionError as error:
+            raise ClusterError(
+                f"cannot connect to the Ray cluster at {address} ({one_line(error)}); a "
+                "cluster with token authentication needs RAY_AUTH_MODE=token in this shell "
+                "(and RAY_AUTH_TOKEN, from `ray get-auth-token` on its head node, where "
+                "~/.ray/auth_token is not the cluster's)") from None
     else:
         # A local cluster for this launch, large enough for `parallel` jobs at once.
         wanted = parallel * max(unit.cpus for unit in units)

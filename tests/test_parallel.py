@@ -7,6 +7,7 @@ summary) and a block that fails (an unknown dataset). Four Ray tasks, two at a t
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -169,3 +170,31 @@ def test_ctrl_c_cancels_every_job_and_marks_them_interrupted(tmp_path):
                 for job in folder.glob("*_testing")]
     assert statuses == ["interrupted", "interrupted"], output
     assert "cancelling 2 job(s)" in output
+
+
+def test_ray_address_submits_the_jobs_to_an_existing_cluster(tmp_path, monkeypatch):
+    """A real head node started with `ray start --head`, as on a cluster's head machine; Ray
+    2.60 enables token authentication there, so the launch sets RAY_AUTH_MODE=token (the
+    token is the one `ray start` wrote to ~/.ray/auth_token)."""
+    if not ESC10.is_dir():
+        pytest.skip(f"ESC-10 not found at {ESC10}")
+    ray_cli = Path(sys.executable).with_name("ray")
+    started = subprocess.run([str(ray_cli), "start", "--head", "--port", "0",
+                              "--num-cpus", "2", "--disable-usage-stats",
+                              "--include-dashboard", "false"],
+                             capture_output=True, text=True, timeout=120)
+    try:
+        assert started.returncode == 0, started.stderr
+        address = re.search(r"--address='([^']+)'", started.stdout + started.stderr).group(1)
+        trainer = tmp_path / "train_one.py"
+        trainer.write_text(SETTINGS + "\ncommon(2)\n"
+                           "launch_job({'Esc10': 1}, small_cnn, [], [], spec_parser)\n")
+        monkeypatch.setenv("RAY_AUTH_MODE", "token")
+        monkeypatch.setenv("SPECTRAIN_LOG_DIR", str(tmp_path / "logs"))
+        assert main(["train", str(trainer), "--testing", "--ray-address", address,
+                     "--cache-root", str(tmp_path / "cache")]) == 0
+    finally:
+        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)
+    [job] = (tmp_path / "cache" / "esc10" / "train_one").glob("*_testing")
+    info = json.loads((job / "job.json").read_text())
+    assert info["status"] == "finished" and info["pid"] != os.getpid()
