@@ -1,4 +1,5 @@
-"""The job's own Keras callbacks: the best-model checkpoint and the per-epoch resume state."""
+"""The job's own Keras callbacks: the epoch clock, the best-model checkpoint and the per-epoch
+resume state."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ from pathlib import Path
 
 import keras
 
-from modules.resume import RESUME_FILE, ResumeState, save_resume_state
+from modules.resume import RESUME_FILE, EpochClock, ResumeState, save_resume_state
+
+
+class SetEpochClock(keras.callbacks.Callback):
+    """The job's first callback: tells the training sets which epoch Keras starts."""
+
+    def __init__(self, clock: EpochClock):
+        super().__init__()
+        self.clock = clock
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.clock.epoch = int(epoch)
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):

@@ -86,7 +86,12 @@ def run_unit(run_trainer: Callable, trainer: str, options: dict, unit: JobUnit,
 
 
 def _start_ray(address: str | None, parallel: int, units: list):
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError("Ray is not installed in this environment: `bash launch.sh TRAINER "
+                           "--parallel K` installs it on first use (or pip install -e "
+                           "'.[parallel]')") from None
 
     if address:
         try:

@@ -10,8 +10,6 @@ Each decoded element is a dict:
 
 from __future__ import annotations
 
-import itertools
-
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from modules.data.audio import decode_to_chunks
+from modules.resume import EpochClock, epoch_source
 from modules.data.feature_sets import read_feature_rows
 
 
@@ -240,14 +239,14 @@ ParseFn = Callable[[tf.Tensor, tf.Tensor], tuple]
 
 def training_dataset(decoded: tf.data.Dataset, parse: ParseFn, batch_size: int, seed: int,
                      n_examples: int, class_weights: np.ndarray | None = None,
-                     first_epoch: int = 0) -> tf.data.Dataset:
-    """Shuffled (full buffer), batched, parsed, prefetched. Each iteration (one per epoch,
-    from ``first_epoch``) shuffles from (seed, epoch) alone, so a job resumed at epoch k sees
+                     clock: EpochClock | None = None) -> tf.data.Dataset:
+    """Shuffled (full buffer), batched, parsed, prefetched. Each pass shuffles from (seed,
+    epoch) alone (the epoch: ``clock``'s, or passes counted), so a job resumed at epoch k sees
     the order an uninterrupted run sees at epoch k."""
-    epochs = itertools.count(int(first_epoch))
+    current_epoch = epoch_source(clock)
 
     def next_epoch():
-        yield next(epochs)
+        yield current_epoch()
 
     epoch_numbers = tf.data.Dataset.from_generator(
         next_epoch, output_signature=tf.TensorSpec([], tf.int64))
@@ -292,11 +291,11 @@ class RandomCrops:
     ``labels``: one row per file."""
 
     def __init__(self, waveforms: Sequence[np.ndarray], labels: np.ndarray, length: int,
-                 seed: int, first_epoch: int = 0):
+                 seed: int, clock: EpochClock | None = None):
         self.waveforms = [np.asarray(w, np.float32) for w in waveforms]
         self.labels = np.asarray(labels, np.float32)
         self.length, self.seed = int(length), int(seed)
-        self.epochs_started = int(first_epoch)  # a resumed job starts at its next epoch
+        self.current_epoch = epoch_source(clock)  # the epoch a pass over the data draws
 
     def __len__(self) -> int:
         return len(self.waveforms)
@@ -320,8 +319,7 @@ class RandomCrops:
         return window
 
     def _examples(self):
-        epoch = self.epochs_started
-        self.epochs_started += 1
+        epoch = self.current_epoch()
         for index in np.random.default_rng([self.seed, epoch]).permutation(len(self)):
             yield self.crop(epoch, int(index)), self.labels[index]
 

@@ -130,18 +130,47 @@ def truncate_history(path: Path, epochs_done: int) -> None:
     path.write_text("".join(lines[:1 + epochs_done]) if epochs_done else "")
 
 
+# --------------------------------------------------------------------------- which epoch
+class EpochClock:
+    """The epoch Keras is at, set by the job's first callback as each epoch begins. The training
+    sets draw that epoch's order, crops and augmentation from it, not from how many passes over
+    the data were made: under a distribution strategy Keras reads a batch to build the model
+    before epoch 1, and a resumed job starts at its next epoch."""
+
+    def __init__(self, epoch: int = 0):
+        self.epoch = int(epoch)
+
+
+class PassCounter:
+    """Without a clock: each pass over the data (one per epoch in ``fit``) is the next epoch."""
+
+    def __init__(self, first_epoch: int = 0):
+        self.next = int(first_epoch)
+        self.lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self.lock:
+            self.next += 1
+            return self.next - 1
+
+
+def epoch_source(clock: EpochClock | None, first_epoch: int = 0) -> Callable[[], int]:
+    """``f() -> the epoch a pass over the data draws``: the clock's, or passes counted."""
+    return (lambda: clock.epoch) if clock is not None else PassCounter(first_epoch)
+
+
 # --------------------------------------------------------------------------- reopening a job
 class ResumeError(ValueError):
     """A job that cannot be resumed as asked; the message says why and what to do."""
 
 
-def reopen_job(job_dir: Path, spec) -> tuple:
+def reopen_job(job_dir: Path, spec, augmentation: list) -> tuple:
     """(JobRef, job.json record, ResumeState or None) of an unfinished job to go on with.
 
     Refuses (:class:`ResumeError`) a job block whose model, parse function or augmentation
-    differs from what the job started with; the parameters and split tables are compared
-    when the job has rebuilt them (``modules.training``)."""
-    from modules.augment import describe
+    (``augmentation``: the block's, as ``modules.augment.describe`` gives it) differs from
+    what the job started with; the parameters and split tables are compared when the job has
+    rebuilt them (``modules.training``)."""
     from modules.jobs import TESTING_SUFFIX, JobRef
     from modules.parsers import qualified_name
 
@@ -152,7 +181,7 @@ def reopen_job(job_dir: Path, spec) -> tuple:
     changed = [f"{key} {info.get(key)} -> {value}" for key, value in now.items()
                if info.get(key) not in (None, value)]
     if "augmentation" in info and (json.dumps(info["augmentation"], default=str)
-                                   != json.dumps(describe(spec.augmentations), default=str)):
+                                   != json.dumps(augmentation, default=str)):
         changed.append("augmentation")
     if changed:
         raise ResumeError(f"job {job_dir.name} cannot be resumed: its job block changed since it "

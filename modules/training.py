@@ -29,9 +29,9 @@ from modules.distribute import check_distribute, distribution_scope
 from modules.jobs import atomic_write_text, create_job_dir, find_job
 from modules.parameters import Parameters, parameters
 from modules.parsers import qualified_name, spec_parser
-from modules.resume import (RESUME_FILE, Heartbeat, ResumeError, check_same_parameters,
-                            check_same_table, find_resumable, process_record, reopen_job,
-                            truncate_history, write_job_record)
+from modules.resume import (RESUME_FILE, EpochClock, Heartbeat, ResumeError,
+                            check_same_parameters, check_same_table, find_resumable,
+                            process_record, reopen_job, truncate_history, write_job_record)
 from modules.tasks import JobContext, Task, get_task
 from modules.tasks.common import (adopt_model_frontend, best_history_row, job_callbacks,
                                   json_default, load_and_split, resolve_path, seed_everything,
@@ -239,14 +239,17 @@ def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True
         resumed = None
     else:
         recorded = json.loads((Path(resume_dir) / "job.json").read_text())
-        job, info, resumed = reopen_job(resume_dir, spec)
+        from modules.augment import describe
+
+        job, info, resumed = reopen_job(resume_dir, spec, describe(spec.augmentations))
     run.job_id = job.job_id
     clock = time.time()
     info.update(process_record())
     ctx = JobContext(run, job, info, cache_root, spec.datasets, spec.model, spec.parse_function,
                      spec.augmentations, progress=progress,
                      verbose=1 if progress and _interactive() else 2,
-                     initial_epoch=resumed.epochs_done if resumed else 0, resumed=resumed)
+                     initial_epoch=resumed.epochs_done if resumed else 0, resumed=resumed,
+                     epoch_clock=EpochClock(resumed.epochs_done if resumed else 0))
     _write_info(ctx)
     title = f"job {job.job_id}{' (testing)' if run.testing else ''}: {job.path}"
     print(f"\n{'=' * len(title)}\n{title}\n{'=' * len(title)}")
@@ -311,7 +314,7 @@ def _run_job(task: Task, ctx: JobContext) -> None:
         _write_info(ctx)
         _fit(network, train_ds, val_ds,
              job_callbacks(ctx.params, ctx.path, ctx.tracker, task.callbacks(ctx),
-                           resumed=ctx.resumed), ctx)
+                           resumed=ctx.resumed, clock=ctx.epoch_clock), ctx)
     network.save(ctx.path / "last_model.keras")
     for leftover in ctx.path.glob(".decoded_*"):
         leftover.unlink()

@@ -33,7 +33,7 @@ def test_random_crops_are_seeded_by_seed_epoch_and_file():
         assert np.array_equal(np.diff(first[i]), np.ones(9)) and first[i][0] >= 1000 * i
     epoch0 = [label.argmax() for _, label in crops._examples()]
     epoch1 = [label.argmax() for _, label in crops._examples()]
-    assert sorted(epoch0) == sorted(epoch1) == list(range(5)) and crops.epochs_started == 2
+    assert sorted(epoch0) == sorted(epoch1) == list(range(5)) and crops.current_epoch() == 2
     assert epoch0 == [label.argmax() for _, label in again._examples()]
 
 

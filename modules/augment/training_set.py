@@ -47,11 +47,14 @@ class AugmentedTrainingSet:
 
     def __init__(self, pool: ExamplePool, augmentations: Sequence[Augmentation], seed: int,
                  oversample: bool = False, warn: Callable[[str], None] = print, crops=None,
-                 first_epoch: int = 0):
+                 clock=None):
         """``crops``: random crops (:class:`modules.pipeline.RandomCrops`, one window per file
         and epoch); the pool's waveforms are then each epoch's windows (``pool`` gives the
-        labels and epoch 0's windows). ``first_epoch``: the epoch the first pass over
-        :meth:`dataset` draws (a resumed job's next epoch)."""
+        labels and epoch 0's windows). ``clock``: a :class:`modules.resume.EpochClock`
+        saying which epoch a pass over :meth:`dataset` draws; without one, each pass is the
+        next epoch."""
+        from modules.resume import epoch_source
+
         self.pool = pool
         self.crops = crops
         self._pools: dict[int, ExamplePool] = {}
@@ -79,7 +82,7 @@ class AugmentedTrainingSet:
         self._class_deficit = [int(counts.max() - c) if c else 0 for c in counts]
         self._plans: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
-        self._epochs_started = int(first_epoch)
+        self.current_epoch = epoch_source(clock)
         self._warned: set[str] = set()
 
     def __len__(self) -> int:
@@ -175,9 +178,7 @@ class AugmentedTrainingSet:
         total = len(self)
 
         def positions():
-            with self._lock:
-                epoch = self._epochs_started
-                self._epochs_started += 1
+            epoch = self.current_epoch()
             for position in range(total):
                 yield epoch, position
 

@@ -137,6 +137,8 @@ class RandomWindows:
         self.validation = bool(validation)
         #: the epoch the next pass over :meth:`dataset` draws.
         self.next_epoch = 0
+        #: a modules.resume.EpochClock: when set, a pass draws its epoch, not next_epoch.
+        self.clock = None
         unknown = sorted({label for events in clips["events"] for _, _, label in events}
                          - set(self.classes))
         if unknown:
@@ -216,9 +218,12 @@ class RandomWindows:
 
     # -- tf.data
     def _begin_pass(self, shuffle: bool, epoch_aware: bool):
-        epoch = self.next_epoch
-        if epoch_aware:
-            self.next_epoch += 1
+        if self.clock is not None:  # the epoch Keras is at (modules.resume.EpochClock)
+            epoch = self.clock.epoch
+        else:
+            epoch = self.next_epoch
+            if epoch_aware:
+                self.next_epoch += 1
         order = self.order(epoch) if shuffle else np.arange(len(self))
         return np.int64(epoch), order.astype(np.int64)
 

@@ -41,8 +41,9 @@ skeleton, not each task, gains the feature):
 * a distribution strategy (the skeleton builds ``network`` and ``datasets`` inside the strategy's
   scope; a task only says whether its batches can be split across replicas).
 
-Resuming needs no hook: a task's training set starts at ``ctx.initial_epoch`` (its draws come
-from (seed, epoch) alone) and the skeleton restores the rest (:mod:`modules.resume`).
+Resuming needs no hook: a task's training set draws each epoch from (seed, epoch) alone, the
+epoch read from ``ctx.epoch_clock`` (set by the skeleton as Keras starts each epoch), and the
+skeleton restores the rest (:mod:`modules.resume`).
 
 A task holds no state of its own: everything about one job is on its :class:`JobContext`.
 """
@@ -83,6 +84,7 @@ class JobContext:
     network: Any = None
     state: dict = field(default_factory=dict)     # the task's own values for this job
     initial_epoch: int = 0      # a resumed job: the first epoch (0-based) still to train
+    epoch_clock: Any = None     # modules.resume.EpochClock: the epoch training sets draw
     resumed: Any = None         # a resumed job: its modules.resume.ResumeState (or None)
 
     @property

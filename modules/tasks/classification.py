@@ -232,13 +232,14 @@ class Classification(Task):
     def _training_dataset(ctx: JobContext, decoded, meta: dict, augmenting: bool):
         from modules.augment import AugmentedTrainingSet, ExamplePool
         from modules.pipeline import balanced_class_weights, training_dataset
+        from modules.resume import epoch_source
 
         params = ctx.params
         class_weights = balanced_class_weights(meta["label"]) if params.class_weights else None
         crops = ctx.state.get("crops") if params.random_crops else None
-        first_epoch = ctx.initial_epoch  # a resumed job's next epoch
+        clock = ctx.epoch_clock  # which epoch a pass draws (a resumed job starts later)
         if crops is not None:
-            crops.epochs_started = first_epoch
+            crops.current_epoch = epoch_source(clock)
         if crops is not None and not augmenting:
             return crops.dataset(ctx.parse, params.batch_size, class_weights)
         if crops is not None:  # the pool holds epoch 0's windows; each epoch its own
@@ -246,12 +247,12 @@ class Classification(Task):
             meta["padded"] = crops.padded
         if not augmenting:
             return training_dataset(decoded, ctx.parse, params.batch_size, params.seed,
-                                    len(meta["label"]), class_weights, first_epoch)
+                                    len(meta["label"]), class_weights, clock)
         pool = ExamplePool(meta.pop("audio"), meta["label"], meta["padded"],
                            ctx.state["audio"].sr, params.shape)
         augmented = AugmentedTrainingSet(pool, ctx.augmentations, params.seed,
                                          params.oversample, warn=print, crops=crops,
-                                         first_epoch=first_epoch)
+                                         clock=clock)
         print(augmented.summary())
         ctx.info["training_examples_per_epoch"] = augmented.summary()
         return augmented.dataset(ctx.parse, params.batch_size, class_weights)

@@ -127,19 +127,21 @@ def best_history_row(history: pd.DataFrame, target_metric: str) -> int:
     return int(column.idxmin() if metric_direction(target_metric) == "min" else column.idxmax())
 
 
-def job_callbacks(params, job_dir: Path, tracker, first: list = (), resumed=None) -> list:
-    """``first`` (a task's own callbacks, e.g. ones that add metrics to the logs), then best
-    checkpoint, early stopping and LR reduction on ``params.target_metric``, NaN stop, MLflow,
-    the CSV history (it sees the learning rate the others add) and, last, the resume state
-    (:mod:`modules.resume`; ``resumed``: the state a resumed job goes on from)."""
+def job_callbacks(params, job_dir: Path, tracker, first: list = (), resumed=None,
+                  clock=None) -> list:
+    """The epoch ``clock`` (:class:`modules.resume.EpochClock`) set, ``first`` (a task's own
+    callbacks, e.g. ones that add metrics to the logs), then best checkpoint, early stopping
+    and LR reduction on ``params.target_metric``, NaN stop, MLflow, the CSV history (it sees
+    the learning rate the others add) and, last, the resume state (:mod:`modules.resume`;
+    ``resumed``: the state a resumed job goes on from)."""
     import keras
 
-    from modules.callbacks import BestModelCheckpoint, SaveResumeState
+    from modules.callbacks import BestModelCheckpoint, SaveResumeState, SetEpochClock
     from modules.tracking import TrackerCallback
     from modules.training_metrics import metric_direction
 
     direction = metric_direction(params.target_metric)
-    callbacks = [*first,
+    callbacks = [*([SetEpochClock(clock)] if clock is not None else []), *first,
         BestModelCheckpoint(job_dir / "best_model.keras", params.target_metric, direction),
         keras.callbacks.EarlyStopping(monitor=params.target_metric, mode=direction,
                                       patience=params.es_patience, min_delta=params.min_delta),

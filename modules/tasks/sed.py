@@ -75,7 +75,7 @@ class SoundEventDetection(Task):
         train = RandomWindows(train_clips, classes, sr=params.sr,
                               window_seconds=params.audio_length, event_bins=params.event_bins,
                               seed=params.seed)
-        train.next_epoch = ctx.initial_epoch  # a resumed job's next epoch
+        train.clock = ctx.epoch_clock  # which epoch a pass draws (a resumed job starts later)
         validation = ctx.state["windows"] = validation_windows(validation_clips, classes, params)
         ctx.state["skipped"] = train.skipped + validation.skipped
         print(f"training: {len(train.clips)} clips, validation: {len(validation.clips)} clips; "
