@@ -4,8 +4,8 @@ The jobs run in one fresh subprocess: splitting the CPU into two logical devices
 must happen before TensorFlow initialises its devices, which this pytest process may already
 have done. Its trainer has three job blocks on a handful of real ESC-10 clips:
 
-1. ``distribute = "none"``, a small CNN, one batch of 12 examples per epoch;
-2. the same with ``"mirrored"``: each replica gets 6 of the 12 and their gradients are summed;
+1. ``distribute = "none"``, a small CNN, 12 examples per epoch in three batches of 4;
+2. the same with ``"mirrored"``: each replica gets 2 of every 4 and their gradients are summed;
 3. ``"mirrored"`` with what a job may run under the strategy: ``baseline_cnn`` (batch norm,
    dropout), random crops and augmentation (Python generators, ``tf.numpy_function``), the
    file-level target metric (a callback that predicts on the validation set), and an epoch of
@@ -13,10 +13,10 @@ have done. Its trainer has three job blocks on a handful of real ESC-10 clips:
 
 Blocks 1 and 2 must agree up to float rounding. Their model has no batch normalisation and no
 dropout, which differ by design under the strategy (statistics over each replica's share; Keras
-draws the same dropout mask on every replica). An epoch is one batch, so the order of the
-examples does not matter either: under a strategy Keras opens one extra iterator over the
-training data before the first epoch (to build the model), so a mirrored job trains epoch k on
-the shuffle (and crops, and augmentation draws) of epoch k + 1, reproducibly.
+draws the same dropout mask on every replica). Each epoch shuffles the examples the same way
+under both: under a strategy Keras reads the training data once before the first epoch (to
+build the model), and the training sets take their epoch from Keras' epoch clock
+(``modules.resume.EpochClock``), not from how many passes were made.
 """
 
 import json
@@ -37,12 +37,12 @@ CLASSES = ("001 - Dog bark", "002 - Rain", "009 - Rooster")
 EPOCHS = 5
 # What may differ between blocks 1 and 2 is the order in which float32 sums are taken: the
 # per-example losses and gradients are summed in two halves, and the halves' gradients are then
-# added (all-reduce), instead of one sum over the batch. Measured (5 epochs, the same on three
-# runs): loss 6.0e-8 apart at most (relative 6.2e-8), val_loss 2.4e-7 (2.3e-7), the validation
-# probabilities 3.0e-7. The tolerances leave 30-40 times that for other CPUs' kernels and stay
-# far below a real difference: the same jobs with 3 batches an epoch, where the mirrored job
-# trains on the next epoch's shuffle, differ by 1.0% in the first epoch's loss, 6% later, and
-# 0.07 in the probabilities; a replica gradient left unaveraged would double each step.
+# added (all-reduce), instead of one sum over the batch. Measured (5 epochs of 3 steps): loss
+# 1.2e-7 apart at most (relative 1.5e-7), val_loss 4.2e-7 (5.3e-7), the validation
+# probabilities 2.1e-7. The tolerances leave 20-50 times that for other CPUs' kernels and stay
+# far below a real difference: when a mirrored job trained on the next epoch's shuffle (before
+# the epoch clock), the jobs differed by 1.0% in the first epoch's loss, 6% later and 0.07 in
+# the probabilities; a replica gradient left unaveraged would double each step.
 RTOL = 1e-5
 PROBABILITY_ATOL = 1e-5
 
@@ -75,7 +75,7 @@ parameters.testing_epochs = {epochs}
 parameters.es_patience = {epochs}
 parameters.n_gradcam = 0
 parameters.lr = 0.01
-parameters.batch_size = 12  # the whole training set: one step an epoch, 6 examples a replica
+parameters.batch_size = 4  # three steps an epoch, 2 examples a replica
 for distribute in ("none", "mirrored"):
     parameters.distribute = distribute
     launch_job({{"Tiny": 1}}, small_cnn, [], [])
