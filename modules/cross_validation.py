@@ -139,7 +139,7 @@ def _parent_tracker(run: Parameters, cache_root: Path, folder: Path, trainer: st
                       run_name=f"{trainer}/{folder.name}",
                       tags={"cv_dir": str(folder), "trainer": trainer,
                             "mlflow.note.content": run.description},
-                      resume=record.get("mlflow_parent"))
+                      resume=record.get("mlflow_parent"), job_dir=folder)
     if tracker.run_id and tracker.run_id != record.get("mlflow_parent"):
         record["mlflow_parent"] = tracker.run_id
         atomic_write_text(folder / "cv.json", json.dumps(record, indent=2) + "\n")

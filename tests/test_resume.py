@@ -173,3 +173,17 @@ def test_resume_skips_finished_jobs(runs, capsys):
     out = capsys.readouterr().out
     assert "job block 1: job 1_testing is finished; not trained again" in out
     assert "job block 2: job 2_testing is finished; not trained again" in out
+
+
+def test_a_resumed_job_goes_on_with_its_mlflow_run(runs):
+    from mlflow.tracking import MlflowClient
+
+    from modules.tracking import local_tracking_uri
+
+    client = MlflowClient(local_tracking_uri(runs["cache"]))
+    [experiment] = [e for e in client.search_experiments() if e.name == "esc10"]
+    found = client.search_runs([experiment.experiment_id],
+                               filter_string="attributes.run_name = 'train_resume/1_testing'")
+    assert len(found) == 1 and found[0].info.status == "FINISHED"
+    steps = {point.step for point in client.get_metric_history(found[0].info.run_id, "loss")}
+    assert steps == set(range(EPOCHS))

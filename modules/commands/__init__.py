@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from modules.commands import (augment, clips, convert, detect, explain, export_model,
                               feature_files, inspect, jobs, learners, pack, predict, preprocess,
-                              rae, replay, train)
+                              rae, replay, sync_tracking, train)
 
 COMMAND_MODULES = (
     train,  # train NAME
@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     learners,  # mlp | svm evaluate | predict
     feature_files,  # fuse, export, import
     pack,  # pack --basedir DIR | --dataset NAME --output clips.h5
+    sync_tracking,  # sync-tracking JOB_DIR
 )
 
 

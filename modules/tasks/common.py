@@ -104,7 +104,8 @@ def seed_everything(params) -> None:
 
 
 def start_tracker(params, cache_root: Path, info: dict, job_dir: Path):
-    """The job's MLflow run (named trainer/job, tagged with the folder), parameters logged."""
+    """The job's MLflow run (named trainer/job, tagged with the folder), parameters logged; a
+    resumed job goes on with the run it had (``info["mlflow_run_id"]``), and records it."""
     from modules.tracking import Tracker
 
     tags = {"job_dir": str(job_dir), "trainer": info["trainer"],
@@ -114,7 +115,10 @@ def start_tracker(params, cache_root: Path, info: dict, job_dir: Path):
         tags.update({"mlflow.parentRunId": parent,
                      "cv_fold": str(info["cross_validation"]["fold"])})
     tracker = Tracker(params.tracking_uri, cache_root, experiment=params.mode,
-                      run_name=f"{info['trainer']}/{job_dir.name}", tags=tags)
+                      run_name=f"{info['trainer']}/{job_dir.name}", tags=tags, job_dir=job_dir,
+                      resume=info.get("mlflow_run_id"))
+    if tracker.run_id:
+        info["mlflow_run_id"] = tracker.run_id
     tracker.log_params(params.snapshot())
     return tracker
 
