@@ -82,21 +82,13 @@ ensure_reference() {
     echo "$REFERENCE_PACKAGES" > "$stamp"
   fi
 }
-# The export runtimes (LiteRT, ONNX): for `test` and `export-model` only.
-ensure_export() {
-  local stamp="$VENV/.spectrain-export"
+# An extra of setup.cfg installed on first use: `export` (LiteRT, ONNX: for `test` and
+# `export-model`), `parallel` (Ray: for `test` and launches with --parallel / --ray-address).
+ensure_extra() {
+  local stamp="$VENV/.spectrain-$1"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(stamp_of)" ]; then
-    echo "installing the export runtimes: LiteRT, ONNX (first use)" >&2
-    python -m pip install --quiet -e ".[dev,export]" >&2
-    stamp_of > "$stamp"
-  fi
-}
-# Ray, for many jobs at once (--parallel / --ray-address): for `test` and such launches only.
-ensure_parallel() {
-  local stamp="$VENV/.spectrain-parallel"
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(stamp_of)" ]; then
-    echo "installing Ray, for jobs in parallel (first use)" >&2
-    python -m pip install --quiet -e ".[dev,parallel]" >&2
+    echo "installing $2 (first use)" >&2
+    python -m pip install --quiet -e ".[dev,$1]" >&2
     stamp_of > "$stamp"
   fi
 }
@@ -112,14 +104,16 @@ case "$1" in
   test)
     shift
     ensure_reference
-    ensure_export
-    ensure_parallel
+    ensure_extra export "the export runtimes: LiteRT, ONNX"
+    ensure_extra parallel "Ray, for jobs in parallel"
     exec python -m pytest "$@"
     ;;
   train*|*/train*)
     name=$1
     shift
-    case " $* " in *" --parallel"*|*" --ray-address"*) ensure_parallel ;; esac
+    case " $* " in
+      *" --parallel"*|*" --ray-address"*) ensure_extra parallel "Ray, for jobs in parallel" ;;
+    esac
     logs=${SPECTRAIN_LOG_DIR:-jobs}
     mkdir -p "$logs"
     log="$logs/$(basename "$name" .py)-$(date +%Y%m%d-%H%M%S).log"
@@ -133,7 +127,7 @@ case "$1" in
     exec spectrain "$@"
     ;;
   export-model)
-    ensure_export
+    ensure_extra export "the export runtimes: LiteRT, ONNX"
     exec spectrain "$@"
     ;;
   *)

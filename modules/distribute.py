@@ -14,6 +14,8 @@ import contextlib
 import math
 from dataclasses import dataclass
 
+from modules.errors import UserError
+
 MULTI_WORKER_REFUSAL = (
     "parameters.distribute = 'multi_worker' is not supported: Keras 3 fit under "
     "MultiWorkerMirroredStrategy is broken upstream (keras-team/keras#20585); use 'mirrored' "
@@ -22,10 +24,14 @@ MULTI_WORKER_REFUSAL = (
 _STRATEGIES: dict = {}  # the devices -> this process's one MirroredStrategy over them
 
 
+class DistributeError(UserError, ValueError):
+    """A distribution this suite does not support."""
+
+
 def check_distribute(distribute: str) -> None:
     """Refuse a distribution this suite does not support, before a job folder exists."""
     if distribute == "multi_worker":
-        raise ValueError(MULTI_WORKER_REFUSAL)
+        raise DistributeError(MULTI_WORKER_REFUSAL)
 
 
 def short_device_name(name: str) -> str:

@@ -105,8 +105,9 @@ def _start_ray(address: str | None, parallel: int, units: list):
     else:
         # A local cluster for this launch, large enough for `parallel` jobs at once.
         wanted = parallel * max(unit.cpus for unit in units)
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(wanted)), include_dashboard=False,
-                 log_to_driver=False, logging_level="WARNING")
+        # address="local": a new cluster, never one a `ray start` left on this machine.
+        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, math.ceil(wanted)),
+                 include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     return ray
 
 

@@ -174,7 +174,7 @@ def test_exports_that_cannot_be_made_say_why_in_one_line(baseline_job, tmp_path)
                                          str(tmp_path / "b1")])
     (broken / "job.json").write_text(json.dumps(info))
     (broken / "best_model.keras").write_bytes(b"\x00" * 64)
-    assert "best_model.keras cannot be loaded" in one_line(
+    assert "best_model.keras is damaged" in one_line(
         ["--job", str(broken), "--format", "onnx", "--output", str(tmp_path / "b2")])
     assert not (tmp_path / "b2").exists()  # nothing half-written is left
     params = json.loads((broken / "params.json").read_text())

@@ -5,6 +5,8 @@ The trainer has three blocks: a plain job, a 2-fold cross-validated block (two f
 summary) and a block that fails (an unknown dataset). Four Ray tasks, two at a time.
 """
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -21,39 +23,11 @@ from mlflow.tracking import MlflowClient
 from modules import PROJECT_ROOT
 from modules.cli import main, run_trainer
 from modules.tracking import local_tracking_uri
-from tests.conftest import ESC10
+from tests.small_trainers import HEAD, esc10_or_skip
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = """
-import keras
-from modules.parameters import parameters
-from modules.parsers import spec_parser
-from modules.training import launch_job
-
-
-def small_cnn(input_shape, n_classes):
-    inputs = keras.Input(input_shape)
-    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x))
-
-
-def common(epochs):
-    parameters.reset()
-    parameters.mode = "esc10"
-    parameters.sr = 8000
-    parameters.n_fft = 512
-    parameters.hop_length = 256
-    parameters.n_mels = 32
-    parameters.testing_epochs = epochs
-    parameters.testing_files_per_class = 2
-    parameters.batch_size = 8
-    parameters.n_gradcam = 0
-    parameters.n_example_plots = 0
-"""
-
-TRAINER = SETTINGS + textwrap.dedent("""
+TRAINER = HEAD + textwrap.dedent("""
     common(3)
     launch_job({"Esc10": 1}, small_cnn, [], [], spec_parser)
 
@@ -67,7 +41,7 @@ TRAINER = SETTINGS + textwrap.dedent("""
     launch_job({"NoSuchDataset": 1}, small_cnn, [], [], spec_parser)
 """)
 
-LONG_TRAINER = SETTINGS + textwrap.dedent("""
+LONG_TRAINER = HEAD + textwrap.dedent("""
     for lr in (1e-3, 2e-3):
         common(500)
         parameters.lr = lr
@@ -87,28 +61,31 @@ def jobs_by_block(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def launches(tmp_path_factory):
-    if not ESC10.is_dir():
-        pytest.skip(f"ESC-10 not found at {ESC10}")
+    esc10_or_skip()
     folder = tmp_path_factory.mktemp("parallel")
     trainer = folder / "train_par.py"
     trainer.write_text(TRAINER)
     parallel, serial = folder / "parallel", folder / "serial"
     started = time.monotonic()
     os.environ["SPECTRAIN_LOG_DIR"] = str(folder / "logs")  # not the project's jobs/
+    errors = io.StringIO()
     try:
-        code = main(["train", str(trainer), "--testing", "--parallel", "2",
-                     "--cache-root", str(parallel)])
+        with contextlib.redirect_stderr(errors):
+            code = main(["train", str(trainer), "--testing", "--parallel", "2",
+                         "--cache-root", str(parallel)])
     finally:
         del os.environ["SPECTRAIN_LOG_DIR"]
     print(f"parallel launch: {time.monotonic() - started:.0f} s")
     with pytest.raises(Exception, match="NoSuchDataset"):
         run_trainer(trainer, testing=True, cache_root=str(serial), progress=False)
-    return {"code": code, "parallel": parallel / "esc10" / "train_par", "logs": folder / "logs",
+    return {"code": code, "stderr": errors.getvalue(), "parallel": parallel / "esc10" / "train_par", "logs": folder / "logs",
             "serial": serial / "esc10" / "train_par", "cache": parallel}
 
 
 def test_the_launch_says_which_job_failed_and_the_others_finish(launches, capsys):
     assert launches["code"] == 1
+    [failed] = [line for line in launches["stderr"].splitlines() if line.startswith("FAILED")]
+    assert failed.startswith("FAILED block 3: UnknownDatasetError: unknown dataset")
     jobs = jobs_by_block(launches["parallel"])
     assert {key: info["status"] for key, (_, info) in jobs.items()} == {
         (0, None): "finished", (1, 1): "finished", (1, 2): "finished", (2, None): "failed"}
@@ -145,8 +122,7 @@ def test_every_parallel_job_has_its_mlflow_run(launches):
 
 
 def test_ctrl_c_cancels_every_job_and_marks_them_interrupted(tmp_path):
-    if not ESC10.is_dir():
-        pytest.skip(f"ESC-10 not found at {ESC10}")
+    esc10_or_skip()
     trainer = tmp_path / "train_long.py"
     trainer.write_text(LONG_TRAINER)
     cache = tmp_path / "cache"
@@ -165,7 +141,7 @@ def test_ctrl_c_cancels_every_job_and_marks_them_interrupted(tmp_path):
     assert driver.poll() is None, driver.stdout.read()
     driver.send_signal(signal.SIGINT)
     output = driver.communicate(timeout=180)[0]
-    assert driver.returncode != 0
+    assert driver.returncode != 0, output
     statuses = [json.loads((job / "job.json").read_text())["status"]
                 for job in folder.glob("*_testing")]
     assert statuses == ["interrupted", "interrupted"], output
@@ -176,8 +152,7 @@ def test_ray_address_submits_the_jobs_to_an_existing_cluster(tmp_path, monkeypat
     """A real head node started with `ray start --head`, as on a cluster's head machine; Ray
     2.60 enables token authentication there, so the launch sets RAY_AUTH_MODE=token (the
     token is the one `ray start` wrote to ~/.ray/auth_token)."""
-    if not ESC10.is_dir():
-        pytest.skip(f"ESC-10 not found at {ESC10}")
+    esc10_or_skip()
     ray_cli = Path(sys.executable).with_name("ray")
     started = subprocess.run([str(ray_cli), "start", "--head", "--port", "0",
                               "--num-cpus", "2", "--disable-usage-stats",
@@ -187,7 +162,7 @@ def test_ray_address_submits_the_jobs_to_an_existing_cluster(tmp_path, monkeypat
         assert started.returncode == 0, started.stderr
         address = re.search(r"--address='([^']+)'", started.stdout + started.stderr).group(1)
         trainer = tmp_path / "train_one.py"
-        trainer.write_text(SETTINGS + "\ncommon(2)\n"
+        trainer.write_text(HEAD + "\ncommon(2)\n"
                            "launch_job({'Esc10': 1}, small_cnn, [], [], spec_parser)\n")
         monkeypatch.setenv("RAY_AUTH_MODE", "token")
         monkeypatch.setenv("SPECTRAIN_LOG_DIR", str(tmp_path / "logs"))

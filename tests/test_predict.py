@@ -144,7 +144,7 @@ def test_predict_skips_bad_files_and_refuses_in_one_line(job, tmp_path, bad_audi
                                          "--output", str(tmp_path / "o2")])
     (unfinished / "job.json").write_text(json.dumps(info))
     (unfinished / "best_model.keras").write_bytes(b"not a keras file")
-    assert "best_model.keras cannot be loaded" in one_line(
+    assert "best_model.keras is damaged" in one_line(
         ["--job", str(unfinished), "--input", str(short), "--output", str(tmp_path / "o3")])
     assert "takes one number or CLASS=NUMBER" in one_line(
         ["--job", str(job), "--input", str(short), "--output", str(tmp_path / "o4"),

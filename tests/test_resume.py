@@ -23,48 +23,18 @@ import pytest
 from modules import PROJECT_ROOT
 from modules.cli import list_jobs_table, main, run_trainer
 from modules.resume import RESUME_FILE, ResumeState
-from tests.conftest import ESC10
+from tests.small_trainers import HEAD, esc10_or_skip
 
 pytestmark = pytest.mark.slow
 
 EPOCHS = 6
 
-TRAINER = textwrap.dedent(f"""
-    import functools
-    import keras
-    from modules.models import baseline_cnn
-    from modules.parameters import parameters
-    from modules.parsers import spec_parser
-    from modules.training import launch_job
-
-
-    def small_cnn(input_shape, n_classes):
-        inputs = keras.Input(input_shape)
-        x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        x = keras.layers.Dropout(0.3)(x)
-        return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x))
-
-
-    def common():
-        parameters.mode = "esc10"
-        parameters.sr = 8000
-        parameters.n_fft = 512
-        parameters.hop_length = 256
-        parameters.n_mels = 32
-        parameters.testing_epochs = {EPOCHS}
-        parameters.testing_files_per_class = 2
-        parameters.batch_size = 8
-        parameters.es_patience = 100
-        parameters.n_gradcam = 0
-        parameters.n_example_plots = 0
-
-
-    common()
+TRAINER = HEAD + textwrap.dedent(f"""
+    common({EPOCHS})
     parameters.lr_patience = 1  # the plateau schedule acts within the run
     launch_job({{"Esc10": 1}}, small_cnn, [], [], spec_parser)
 
-    common()
+    common({EPOCHS})
     parameters.audio_length = 2.5
     parameters.random_crops = True
     parameters.lr_schedule = "cosine"
@@ -112,8 +82,7 @@ def outcome(job: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    if not ESC10.is_dir():
-        pytest.skip(f"ESC-10 not found at {ESC10}")
+    esc10_or_skip()
     folder = tmp_path_factory.mktemp("resume")
     trainer = folder / "train_resume.py"
     trainer.write_text(TRAINER)

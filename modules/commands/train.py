@@ -107,7 +107,7 @@ def register(subparsers) -> None:
                             "Ray tasks, K at once, on a local Ray cluster")
     train.add_argument("--ray-address", metavar="ADDRESS",
                        help="with --parallel (or alone): submit the jobs to this existing Ray "
-                            "cluster (e.g. ray://head:10001 or auto) instead")
+                            "cluster (HEAD_IP:6379, or auto on one of its machines) instead")
     train.set_defaults(handler=run)
 
 
