@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +143,8 @@ def run_units(ray, run_trainer: Callable, units: list, trainer: Path, options: d
                     run_trainer, str(trainer), options, unit, str(log))
                 pending[ref] = unit
                 print(f"{unit.label}: started (console: {log})")
-            done, _ = ray.wait(list(pending), num_returns=1)
+            # A short timeout hands control back to Python often, so Ctrl-C is seen at once.
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in done:
                 unit = pending.pop(ref)
                 try:
@@ -177,9 +179,13 @@ def run_parallel(run_trainer: Callable, trainer: Path, options: dict, parallel: 
     outcome = {}
     if units:
         ray = _start_ray(address, parallel, units)
+        # Ctrl-C must reach the loop as KeyboardInterrupt, whatever the launching shell or
+        # Ray's start-up left as SIGINT's handler.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             outcome = run_units(ray, run_trainer, units, trainer, options, parallel, log_dir)
         finally:
+            signal.signal(signal.SIGINT, previous)
             ray.shutdown()
     for finisher in finishers:
         finisher.finish(any(outcome.get(u) for u in units if u.block == finisher.block))
