@@ -78,6 +78,10 @@ def run_unit(run_trainer: Callable, trainer: str, options: dict, unit: JobUnit,
              log_path: str) -> None:
     """The Ray task: the trainer's job block (and fold), its console in ``log_path``
     (``run_trainer``: :func:`modules.commands.train.run_trainer`)."""
+    # ray.cancel interrupts the task with SIGINT: it must raise KeyboardInterrupt here (so the
+    # job records "interrupted") even when the cluster was started from a shell that ignores
+    # SIGINT, as a background job's does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with open(log_path, "a", buffering=1) as log:
         # File descriptors, not sys.stdout: TensorFlow's own lines go to them as well.
         os.dup2(log.fileno(), 1)
