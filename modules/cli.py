@@ -3,7 +3,9 @@
     spectrain [--debug] COMMAND ...
     spectrain train NAME [--testing] [--description TEXT] [--validation-only [--job N]] [--resume]
     spectrain replay JOB_DIR
+    spectrain report JOB_DIR   (rebuild the job folder's report.html, e.g. after explain)
     spectrain jobs [MODE[/TRAINER]]
+    spectrain compare JOB_DIR JOB_DIR ... | --trainer MODE/TRAINER [--output FILE]
     spectrain inspect raw --basedir DIR
     spectrain augment NAME --pretend N [--block K]
     spectrain inspect netcdf --input FILE

@@ -276,10 +276,27 @@ def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True
         if ctx.tracker:
             ctx.tracker.end("KILLED" if status == "interrupted" else "FAILED")
         print(f"job {job.job_id} {status}: {info['error']} (details in {job.path / 'error.txt'})")
+        _write_report(job.path)  # what the job left, with the error first
         raise
     # Outside the guarded block: nothing after this point can turn a finished job into a failed one.
     print(f"job {job.job_id} finished in {info['duration_s']:.0f} s: {job.path}")
+    _write_report(job.path)  # once job.json says "finished", with its time and duration
     return job.path
+
+
+def _write_report(job_dir: Path) -> Path | None:
+    """The job folder's report.html, best effort: a page that cannot be written costs one
+    warning line, never the job's status or the error that stopped it."""
+    try:
+        from modules.html_report.job_report import write_job_report
+
+        page = write_job_report(job_dir)
+    except Exception as error:  # noqa: BLE001 - the report is a view; the job stands as it is
+        print(f"warning: {Path(job_dir) / 'report.html'} not written: "
+              f"{type(error).__name__}: {error}")
+        return None
+    print(f"report: {page}")
+    return page
 
 
 def _fit(network, train_ds, val_ds, callbacks: list, ctx: JobContext) -> None:

@@ -12,14 +12,16 @@ and add it to :data:`COMMAND_MODULES`; ``spectrain --help`` lists the commands i
 
 from __future__ import annotations
 
-from modules.commands import (augment, clips, convert, detect, explain, export_model,
+from modules.commands import (augment, clips, compare, convert, detect, explain, export_model,
                               feature_files, inspect, jobs, learners, pack, predict, preprocess,
-                              rae, replay, sync_tracking, train)
+                              rae, replay, report, sync_tracking, train)
 
 COMMAND_MODULES = (
     train,  # train NAME
     replay,  # replay JOB_DIR
+    report,  # report JOB_DIR: (re)build the job folder's report.html
     jobs,  # jobs [MODE[/TRAINER]]
+    compare,  # compare JOB_DIR JOB_DIR ... | --trainer MODE/TRAINER: one HTML page
     inspect,  # inspect raw | netcdf
     augment,  # augment NAME --pretend N
     predict,  # predict --job JOB_DIR --input ... --output DIR

@@ -1,0 +1,1 @@
+"""HTML pages of jobs: ``report.html`` in every job folder, and ``spectrain compare`` pages."""
