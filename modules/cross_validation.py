@@ -31,6 +31,7 @@ import numpy as np
 
 from modules.jobs import CV_DIR, atomic_write_text, list_jobs, trainer_dir
 from modules.parameters import Parameters
+from modules.plot_text import save_figure
 # Parameters that differ between the folds of one run, or do not change what is learnt.
 PER_FOLD = ("job_id", "validation_fold", "description", "cross_validate")
 
@@ -311,7 +312,7 @@ def plot_summary(path: Path, summary: dict, classes: list, key: str | None) -> N
     ax.legend(loc="lower right")
     ax.set_title(f"{len(folds)} folds" + (f", missing {summary['missing']}"
                                           if summary["missing"] else ""))
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     if "confusion_matrix" in summary:
         plot_confusion_matrix(summary["confusion_matrix"], classes,
                               path.with_name("summary_confusion.png"),

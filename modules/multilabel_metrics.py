@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from modules.data.schema import label_combination
+from modules.plot_text import save_figure
 
 
 def _score(function, *args) -> float | None:
@@ -184,4 +185,4 @@ def plot_per_class(level: dict, class_names: Sequence[str], path: Path, title: s
     ax.set_title(f"{title}\nmAP {_number(level['mean_average_precision'], 3)}, micro F1 "
                  f"{level['micro_f1']:.3f}")
     ax.legend(loc="lower right")
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)

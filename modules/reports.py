@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from modules.jobs import atomic_write_text  # noqa: E402
+from modules.plot_text import save_figure
 
 
 # ------------------------------------------------------------------------------ text report
@@ -116,22 +117,26 @@ def format_report(header: dict, metrics: dict, class_names: Sequence[str],
 # ------------------------------------------------------------------------------------ plots
 def plot_confusion_matrix(matrix, class_names, path: Path, title: str = "Confusion matrix") -> None:
     matrix = np.asarray(matrix)
-    size = max(5.0, 0.6 * len(class_names) + 2)
+    # Half an inch a class at 100 dpi, and text sized to the cells, so the page can show the
+    # plot at about 600 pixels with every count and class name readable.
+    size = max(4.5, 0.5 * len(class_names) + 2.5)
     fig = Figure(figsize=(size + 1, size), layout="constrained")
     ax = fig.subplots()
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
     image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    count_size = 12 if len(class_names) <= 12 else 9
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, str(value), ha="center", va="center",
-                color="white" if normalised[i, j] > 0.5 else "black", fontsize=8)
-    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(len(class_names)), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=count_size,
+                color="white" if normalised[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right", fontsize=11)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=11)
+    ax.set_xlabel("predicted", fontsize=12)
+    ax.set_ylabel("true", fontsize=12)
+    ax.set_title(title, fontsize=12)
     fig.colorbar(image, ax=ax, fraction=0.046, label="fraction of the true class")
-    fig.savefig(path, dpi=120)
+    # "tight": the layout alone clipped the y label beside long, rotated class names
+    save_figure(fig, path, dpi=100, bbox_inches="tight", pad_inches=0.15)
 
 
 def plot_patient_confusion(section: dict, path: Path,
@@ -165,7 +170,7 @@ def plot_history(history: pd.DataFrame, path: Path, best_epoch: int | None = Non
         ax.set_title(title)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def _safe(text: str) -> str:
@@ -199,7 +204,7 @@ def plot_spectrogram(spectrogram: np.ndarray, path: Path, title: str,
         fig.colorbar(overlay, ax=axes[1], label=heatmap_label)
     axes[-1].set_xlabel("frame")
     fig.suptitle(title, fontsize=9)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 # ------------------------------------------------------------ tp / fp / fn examples, tns.txt

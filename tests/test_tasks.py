@@ -169,6 +169,21 @@ def _run_recipe(name: str, root: Path) -> tuple[Path, set]:
     return job, own_files
 
 
+def check_report_page(job: Path) -> None:
+    """The job's report.html has a part for each level its task measured (windows, recordings,
+    frames, events) and, for a respiratory task, its patients."""
+    from modules.html_report.metrics_sections import LEVEL_TITLES
+    from modules.html_report.page import escape
+
+    page = (job / "report.html").read_text()
+    metrics = json.loads((job / "metrics.json").read_text())
+    levels = [name for name in metrics if name in LEVEL_TITLES]
+    assert levels and all(escape(LEVEL_TITLES[name]) in page for name in levels)
+    if any(isinstance(level, dict) and "patients" in level for level in metrics.values()):
+        assert "<h3>Per patient</h3>" in page and "icbhi score" in page.lower()
+    assert "missing" not in page.split('id="results"', 1)[1].split("</section>", 1)[0]
+
+
 def test_every_registered_task_has_a_recipe():
     assert set(registered_tasks()) <= set(RECIPES), (
         f"add a recipe to tests/test_tasks.py for {set(registered_tasks()) - set(RECIPES)}")
@@ -192,6 +207,7 @@ def test_a_registered_task_trains_replays_and_explains_or_detects(name, tmp_path
     assert listed and all(label in header for label in listed)
     assert f"{summary[next(iter(task.listed))]:.4f}" in row
 
+    check_report_page(job)
     result = replay_job(job, progress=False)
     assert result.identical, result.report_path.read_text()
     assert result.max_probability_difference == 0.0

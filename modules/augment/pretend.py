@@ -23,6 +23,7 @@ import numpy as np
 
 from modules.augment.augmentations import ExamplePool, Recipe
 from modules.jobs import stamped_path
+from modules.plot_text import save_figure
 
 
 def _linear_weights(maps: np.ndarray, params, n_bins: int) -> np.ndarray:
@@ -232,5 +233,5 @@ class AugmentationLook:
         axes[0].set_ylabel("bin")
         figure.colorbar(shown, ax=axes, fraction=0.025)
         figure.suptitle(drawn, fontsize=8)
-        figure.savefig(path, dpi=100)
+        save_figure(figure, path, dpi=100)
         plt.close(figure)

@@ -23,6 +23,7 @@ from modules.errors import UserError
 from modules.html_report import page
 from modules.job_folder import Job, JobFolderError
 from modules.jobs import CV_DIR, list_jobs, publish_new_file, stamped_path
+from modules.plot_text import save_figure
 
 # Parameters that name the job or where it lies rather than what it learnt: never compared
 # (the description is a column of the jobs table).
@@ -277,7 +278,7 @@ def plot_metric(jobs: list[Compared], metric: str, path: Path) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     fig.legend(loc="outside right upper", fontsize=8)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def history_section(jobs: list[Compared], files_dir: Path, page_dir: Path) -> str:

@@ -30,6 +30,7 @@ import pandas as pd
 from modules.interpret.job import ExplainableJob, ExplainError, JobExamples
 from modules.interpret.outputs import (SUMMARY_COLUMNS, append_summary, example_name,
                                        new_run_folder, summary_text)
+from modules.plot_text import save_figure
 
 __all__ = ["ATTRIBUTION_METHODS", "METHODS", "SUMMARY_COLUMNS", "ExplainOptions", "explain"]
 
@@ -256,7 +257,7 @@ def _plot_deletion(curve: dict, random_curve: dict, path: Path, title: str, labe
     ax.set_ylim(0, 1)
     ax.legend()
     ax.set_title(title, fontsize=9)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 # ---------------------------------------------------------------------------------------- LIME

@@ -26,6 +26,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 import numpy as np  # noqa: E402
+from modules.plot_text import save_figure
 
 
 POSITIVE_COLOR = "lime"         # evidence for the class; stands out on magma's purples and oranges
@@ -359,4 +360,4 @@ def plot_lime(image, segments, explanation: LimeExplanation, path, title: str,
                  f"p = {explanation.original_probability:.3f}, "
                  f"local fit {explanation.local_prediction:.3f}, "
                  f"R\u00b2 = {explanation.score:.3f}", fontsize=9)
-    fig.savefig(Path(path), dpi=100)
+    save_figure(fig, Path(path), dpi=100)

@@ -22,6 +22,7 @@ import numpy as np
 from modules.interpret.job import ExplainableJob, ExplainError
 from modules.interpret.outputs import example_name
 from modules.jobs import stamped_path
+from modules.plot_text import save_figure
 
 INTERPRETER_PREFIX = "nmf-interpreter-"
 
@@ -171,4 +172,4 @@ def plot_nmf_explanation(spectrogram, explanation, relevance, path: Path, title:
     bars.set_xlabel("relevance (max 1)")
     bars.set_title("top components", fontsize=9)
     fig.suptitle(title, fontsize=9)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)

@@ -60,6 +60,7 @@ except ImportError:  # pragma: no cover
 from ..data.audio import BadAudioError, audio_info, read_audio
 from .dataset import FeatureSet
 from .parsers import Instance, parse
+from modules.plot_text import save_figure
 
 PathArg = Union[str, os.PathLike]
 
@@ -554,5 +555,5 @@ def pretend(basedir: PathArg, index: int, settings: SpectrogramSettings, output_
 
     output_png = Path(output_png)
     output_png.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output_png, format="png")
+    save_figure(figure, output_png, format="png")
     return output_png

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from modules.plot_text import save_figure
 
 PathArg = Union[str, os.PathLike]
 UNKNOWN_COLOUR = (0.5, 0.5, 0.5, 1.0)
@@ -298,4 +299,4 @@ def plot_event_timeline(events, duration, path: PathArg, title: str = "",
 def _save(fig: Figure, path: PathArg) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
