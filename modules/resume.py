@@ -154,9 +154,9 @@ class PassCounter:
             return self.next - 1
 
 
-def epoch_source(clock: EpochClock | None, first_epoch: int = 0) -> Callable[[], int]:
+def epoch_source(clock: EpochClock | None) -> Callable[[], int]:
     """``f() -> the epoch a pass over the data draws``: the clock's, or passes counted."""
-    return (lambda: clock.epoch) if clock is not None else PassCounter(first_epoch)
+    return (lambda: clock.epoch) if clock is not None else PassCounter()
 
 
 # --------------------------------------------------------------------------- reopening a job

@@ -213,7 +213,7 @@ def _write_info(ctx: JobContext) -> None:
     write_job_record(ctx.path, ctx.info)
 
 
-def _new_job(task: Task, run: Parameters, spec: JobBlock, cache_root: Path,
+def _new_job(run: Parameters, spec: JobBlock, cache_root: Path,
              extra_info: dict | None):
     """A new job folder (its id taken atomically) and what its job.json starts with."""
     job = create_job_dir(cache_root, run.mode, spec.trainer, run.testing)
@@ -235,7 +235,7 @@ def train_job(task: Task, run: Parameters, spec: JobBlock, progress: bool = True
     ``extra_info`` goes into job.json (e.g. the cross-validation run and fold)."""
     cache_root = resolve_path(run.cache_root)
     if resume_dir is None:
-        job, info = _new_job(task, run, spec, cache_root, extra_info)
+        job, info = _new_job(run, spec, cache_root, extra_info)
         resumed = None
     else:
         recorded = json.loads((Path(resume_dir) / "job.json").read_text())
