@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from modules.serialization import serializable
+
 __all__ = [
     "OUTPUTS",
     "PAD_MODES",
@@ -240,7 +242,7 @@ def power_to_db(
 # ----------------------------------------------------------------------------------------------
 # Keras layer
 # ----------------------------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class LogMelSpectrogram(keras.layers.Layer):
     """Waveform -> spectrogram image, matching librosa.
 

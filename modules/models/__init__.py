@@ -13,6 +13,9 @@ from modules.models.mixednet import mixednet, mixednet_inverted_residual, time_d
 from modules.models.panns import (cnn6, cnn10, cnn14, cnn14_decision_level_att,
                                   cnn14_decision_level_avg, cnn14_decision_level_max)
 from modules.models.sed_crnn import sed_crnn
+# A job's best_model.keras is saved compiled, with the suite's metric when it was compiled
+# (respiratory or imbalanced jobs): this one import must register that too.
+from modules.training_metrics import ConfusionMatrixMetric  # noqa: F401
 
 
 def load_model(path, compile: bool = True):

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from modules.models.presets import FrontEndPreset
+from modules.serialization import serializable
 
 
 def log_mel_frames(waveform, preset: FrontEndPreset, name: str = "logmel_extractor"):
@@ -22,7 +23,7 @@ def log_mel_frames(waveform, preset: FrontEndPreset, name: str = "logmel_extract
     return keras.layers.Permute((2, 1, 3), name="time_major")(image)
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class SpecAugmentation(keras.layers.Layer):
     """Zero ``stripes`` random time stripes and frequency stripes of each example, training only.
 

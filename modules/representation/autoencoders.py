@@ -104,6 +104,7 @@ import numpy as np
 from keras import ops
 
 from ..errors import UserError
+from ..serialization import serializable
 from .dataset import FeatureSet
 
 __all__ = ["RaeSettings", "RecurrentAutoencoder", "RnnEncoder", "FeedPreviousDecoder",
@@ -308,7 +309,7 @@ class _StackedRnn(keras.layers.Layer):
                                     if key != "seed_generator_state"})
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable(load_with="modules.representation.autoencoders")
 class RnnEncoder(_StackedRnn):
     """auDeep's ``StandardRNN`` as an encoder: (batch, steps, features) -> final state vector.
 
@@ -354,7 +355,7 @@ class RnnEncoder(_StackedRnn):
         return config
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable(load_with="modules.representation.autoencoders")
 class GruGateBias(keras.initializers.Initializer):
     """Bias of a Keras GRU (``reset_after``: shape (2, 3 * units), gates z, r, then h) with the
     update and reset gates' input bias at 1 and everything else 0, like TF1's ``GRUCell``."""
@@ -372,7 +373,7 @@ class GruGateBias(keras.initializers.Initializer):
         return {}
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable(load_with="modules.representation.autoencoders")
 class FeedPreviousDecoder(_StackedRnn):
     """auDeep's ``FeedPreviousRNN``: [teacher (batch, steps, size), initial state] -> outputs.
 
@@ -516,7 +517,7 @@ def reconstruction_targets(x, kind: str):
     return ops.flip(ops.flip(x, axis=1), axis=2)
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable(load_with="modules.representation.autoencoders")
 class RecurrentAutoencoder(keras.Model):
     """A t-, f- or ft-RAE on spectrograms of (time_steps, freq_bins), values in [-1, 1].
 

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from modules.serialization import serializable
+
 # torch's bicubic kernel coefficient (upsample_bicubic2d uses A = -0.75, as OpenCV).
 CUBIC_A = -0.75
 # Value the reference puts on attention logits between tokens of different shifted sub-windows.
@@ -93,7 +95,7 @@ def _cubic_taps_numpy(in_size: int, out_size: int):
     return indices.astype(np.int32), weights
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class AlignCornersBicubicResize(keras.layers.Layer):
     """Stretch one axis to ``size`` samples as torch's bicubic ``align_corners=True`` does.
 
@@ -167,7 +169,7 @@ class AlignCornersBicubicResize(keras.layers.Layer):
 # ----------------------------------------------------------------------------------------------
 # Spectrogram <-> square image
 # ----------------------------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class FoldSpectrogram(keras.layers.Layer):
     """(batch, time, freq, 1) -> (batch, freq_ratio * freq, time / freq_ratio, 1).
 
@@ -208,7 +210,7 @@ class FoldSpectrogram(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class TokenSemanticRegroup(keras.layers.Layer):
     """Final tokens (batch, rows * cols, C) -> (batch, rows / freq_ratio, freq_ratio * cols, C).
 
@@ -299,7 +301,7 @@ def shifted_window_mask(resolution: Tuple[int, int], window_size: int, shift_siz
     return np.where(different, MASK_VALUE, 0.0).astype(np.float32)
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class WindowAttention(keras.layers.Layer):
     """Multi-head self-attention inside (ws x ws) windows, with a learned relative position bias.
 
@@ -365,7 +367,7 @@ class WindowAttention(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class Mlp(keras.layers.Layer):
     """``fc1`` -> exact (erf) GELU -> ``fc2``, as the reference's nn.GELU MLP."""
 
@@ -399,7 +401,7 @@ def _layer_norm(name: str, epsilon: float):
     return keras.layers.LayerNormalization(epsilon=epsilon, name=name)
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class SwinTransformerBlock(keras.layers.Layer):
     """One Swin block on (batch, H*W, dim) tokens of an (H, W) grid.
 
@@ -481,7 +483,7 @@ class SwinTransformerBlock(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class PatchMerging(keras.layers.Layer):
     """(batch, H*W, C) -> (batch, H/2 * W/2, 2C): concatenate each 2x2 neighbourhood in the
     reference's order (top-left, bottom-left, top-right, bottom-right), ``norm``, then

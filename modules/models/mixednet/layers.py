@@ -18,6 +18,8 @@ from numbers import Integral
 import keras
 from keras import ops
 
+from modules.serialization import serializable
+
 __all__ = ["MixedDepthwiseConv2D", "TimeSlices", "is_int", "kernel_size_pairs", "split_channels"]
 
 
@@ -38,7 +40,7 @@ def split_channels(channels: int, n_groups: int) -> list[int]:
     return sizes
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class MixedDepthwiseConv2D(keras.layers.Layer):
     """Mixed depthwise convolution (MixConv): one kernel size per channel group.
 
@@ -143,7 +145,7 @@ class MixedDepthwiseConv2D(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class TimeSlices(keras.layers.Layer):
     """Cut a spectrogram into ``n_sequences`` consecutive, equal-length slices along time.
 

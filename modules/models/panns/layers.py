@@ -16,6 +16,8 @@ from typing import Sequence
 import keras
 from keras import layers, ops
 
+from modules.serialization import serializable
+
 PACKAGE = "spectrain"
 
 #: torch.nn.BatchNorm defaults (Keras' are epsilon 1e-3, momentum 0.99). Keras ``momentum`` is
@@ -30,7 +32,7 @@ def batch_norm(name: str, axis: int = -1, momentum: float = BN_MOMENTUM,
     return FusedBatchNormalization(axis=axis, momentum=momentum, epsilon=epsilon, name=name)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@serializable(package=PACKAGE)
 class FusedBatchNormalization(layers.BatchNormalization):
     """``BatchNormalization`` whose training step is TensorFlow's fused kernel.
 
@@ -80,7 +82,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return None
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@serializable(package=PACKAGE)
 class ConvBlock(layers.Layer):
     """``convs`` x (conv k x k "same", no bias -> batch norm -> ReLU), then average pooling.
 
@@ -191,7 +193,7 @@ class ConvBlock(layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@serializable(package=PACKAGE)
 class AxisMean(layers.Layer):
     """Mean over one axis (PANNs' ``torch.mean(x, dim=3)`` over the mel axis)."""
 
@@ -211,7 +213,7 @@ class AxisMean(layers.Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@serializable(package=PACKAGE)
 class ClipPooling(layers.Layer):
     """(batch, time, features) -> (batch, features): max over time plus mean over time."""
 
@@ -222,7 +224,7 @@ class ClipPooling(layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@serializable(package=PACKAGE)
 class SegmentPooling(layers.Layer):
     """Smoothing over time of the decision-level models: ``max_pool1d + avg_pool1d`` with
     kernel 3, stride 1, padding 1, in torch's semantics.
@@ -263,7 +265,7 @@ class _PooledActivation:
         return None if self.activation_name is None else keras.activations.get(self.activation_name)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@serializable(package=PACKAGE)
 class TimeReduce(_PooledActivation, layers.Layer):
     """(batch, time, features) -> (batch, features) by ``"max"`` or ``"mean"`` over time.
 
@@ -287,7 +289,7 @@ class TimeReduce(_PooledActivation, layers.Layer):
         return {**super().get_config(), "mode": self.mode, "activation": self.activation_name}
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@serializable(package=PACKAGE)
 class FramewiseUpsample(layers.Layer):
     """Segment-level outputs back to one row per input frame.
 
@@ -319,7 +321,7 @@ class FramewiseUpsample(layers.Layer):
         return {**super().get_config(), "ratio": self.ratio}
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@serializable(package=PACKAGE)
 class AttBlock(layers.Layer):
     """PANNs' attention block over time, input (batch, time, features).
 
@@ -367,7 +369,7 @@ class AttBlock(layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@serializable(package=PACKAGE)
 class AttentionPooling(_PooledActivation, layers.Layer):
     """``[norm_att, cla]`` (batch, time, classes) each -> ``sum_t norm_att * cla``.
 

@@ -22,6 +22,8 @@ from numbers import Integral
 import keras
 from keras import layers, ops
 
+from modules.serialization import serializable
+
 __all__ = ["FramesToBins", "TemporalAttentionPooling", "sed_crnn"]
 
 _MODES = ("max", "mean", "linear")
@@ -31,7 +33,7 @@ def _is_int(value) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class FramesToBins(layers.Layer):
     """(batch, frames, classes) -> (batch, event_bins, classes).
 
@@ -110,7 +112,7 @@ class FramesToBins(layers.Layer):
         return {**super().get_config(), "event_bins": self.event_bins, "mode": self.mode}
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()
 class TemporalAttentionPooling(layers.Layer):
     """Inputs ``[probabilities, attention_logits]``, both (batch, frames, classes) ->
     (batch, classes): per class, ``sum_t softmax_t(attention_logits) * probabilities``.
