@@ -7,7 +7,9 @@ from argmax predictions over an epoch's accumulated confusion matrix.
 Typical use (``parameters.task`` "" for datasets' own labels, "pneumonia" or "cw")::
 
     check_target_metric(params.target_metric, params.task, params.n_classes)
-    model.compile(..., metrics=training_metrics(params.task, params.n_classes, multi_label))
+    wanted = class_accuracy_wanted(train_labels, params.target_metric)  # one-hot rows
+    model.compile(..., metrics=training_metrics(params.task, params.n_classes, multi_label,
+                                                class_accuracy=wanted))
     direction = metric_direction(params.target_metric)
 """
 
@@ -20,14 +22,21 @@ import numpy as np
 from keras import ops
 
 from modules.evaluation import RESPIRATORY_TASKS, is_respiratory
+from modules.serialization import serializable
 
-__all__ = ["ConfusionMatrixMetric", "KINDS", "RESPIRATORY_TASKS", "check_target_metric",
-           "metric_direction", "metric_names", "target_metric_names", "training_metrics"]
+__all__ = ["CLASS_ACCURACY_NAMES", "ConfusionMatrixMetric", "IMBALANCE_RATIO", "KINDS",
+           "RESPIRATORY_TASKS", "check_target_metric", "class_accuracy_wanted",
+           "classes_imbalanced", "metric_direction", "metric_names", "target_metric_names",
+           "training_metrics"]
 
 KINDS = ("sensitivity", "specificity", "icbhi_score", "class_accuracy")
+CLASS_ACCURACY_NAMES = ("class_accuracy", "val_class_accuracy")
+# Largest / smallest training class count from which class_accuracy (balanced accuracy) is
+# logged for a non-respiratory task: below it, mean per-class recall is about accuracy again.
+IMBALANCE_RATIO = 1.5
 
 
-@keras.saving.register_keras_serializable(package="spectrain")
+@serializable()  # modules.models imports this module: one import loads a checkpoint
 class ConfusionMatrixMetric(keras.metrics.Metric):
     """One number derived from a streaming (n_classes, n_classes) confusion matrix.
 
@@ -106,22 +115,48 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
 
 
 def metric_names(task: str | None) -> list[str]:
-    """Names (as in the fit history, without ``val_``) of :func:`training_metrics`' metrics."""
+    """Names (as in the fit history, without ``val_``) that :func:`training_metrics` may log:
+    the valid target metrics, known before the data are loaded. "class_accuracy" is among
+    them for every task, though outside respiratory tasks it is compiled only when wanted
+    (see :func:`class_accuracy_wanted`)."""
     if is_respiratory(task):
         return ["accuracy", "sensitivity", "specificity", "icbhi_score", "class_accuracy", "auc"]
     return ["accuracy", "class_accuracy"]
 
 
-def training_metrics(task: str | None, n_classes: int, multi_label: bool = False) -> list:
+def classes_imbalanced(one_hot_labels, ratio: float = IMBALANCE_RATIO) -> bool:
+    """Whether the examples' classes (``argmax`` of each one-hot row, over every column) are
+    imbalanced: largest class count / smallest >= ``ratio``; a class without examples counts
+    as imbalanced. No examples: False."""
+    labels = np.asarray(one_hot_labels)
+    if labels.ndim != 2 or not len(labels):
+        return False
+    counts = np.bincount(labels.argmax(axis=1), minlength=labels.shape[1])
+    return bool(counts.min() == 0 or counts.max() / counts.min() >= ratio)
+
+
+def class_accuracy_wanted(one_hot_labels, target_metric: str | None = None) -> bool:
+    """Whether a non-respiratory job should compile class_accuracy: where it means something
+    (imbalanced training classes, :func:`classes_imbalanced`; on balanced ones it repeats
+    accuracy) or where ``target_metric`` follows it."""
+    return target_metric in CLASS_ACCURACY_NAMES or classes_imbalanced(one_hot_labels)
+
+
+def training_metrics(task: str | None, n_classes: int, multi_label: bool = False,
+                     class_accuracy: bool = False) -> list:
     """Metrics for ``model.compile``: categorical accuracy first, then, for a respiratory task
     ("pneumonia", "cw"; negative class = class 0) sensitivity, specificity, icbhi_score,
     class_accuracy and ROC-AUC ("auc", ``multi_label`` for sigmoid heads); for any other task
-    class_accuracy (mean per-class recall; useful on imbalanced data).
+    class_accuracy (mean per-class recall) only when ``class_accuracy`` is true (see
+    :func:`class_accuracy_wanted`).
 
     Fresh metric objects on every call (a metric object belongs to one model).
     """
     metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-    kinds = KINDS if is_respiratory(task) else ("class_accuracy",)
+    if is_respiratory(task):
+        kinds = KINDS
+    else:
+        kinds = ("class_accuracy",) if class_accuracy else ()
     metrics += [ConfusionMatrixMetric(kind, n_classes, negative_index=0, name=kind)
                 for kind in kinds]
     if is_respiratory(task):

@@ -361,8 +361,47 @@ def test_training_metrics_per_task():
 
     assert [m.name for m in training_metrics("pneumonia", 2)] == [
         "accuracy", "sensitivity", "specificity", "icbhi_score", "class_accuracy", "auc"]
-    assert [m.name for m in training_metrics("", 10)] == ["accuracy", "class_accuracy"]
+    assert [m.name for m in training_metrics("", 10, class_accuracy=True)] == [
+        "accuracy", "class_accuracy"]
+    assert [m.name for m in training_metrics("", 10)] == ["accuracy"]
     assert training_metrics("cw", 4, multi_label=True)[-1].multi_label
+
+
+def test_class_accuracy_is_compiled_only_where_it_means_something():
+    from modules.training_metrics import (class_accuracy_wanted, classes_imbalanced,
+                                          training_metrics)
+
+    balanced = np.eye(10, dtype=np.float32)[np.arange(400) % 10]  # ESC-10: 40 per class
+    imbalanced = np.eye(3, dtype=np.float32)[[0] * 30 + [1] * 20 + [2] * 20]  # 30 / 20 = 1.5
+    nearly = np.eye(3, dtype=np.float32)[[0] * 29 + [1] * 20 + [2] * 20]  # 1.45
+    missing = np.eye(3, dtype=np.float32)[[0] * 5 + [1] * 5]  # class 2 has no example
+    assert not classes_imbalanced(balanced) and not classes_imbalanced(nearly)
+    assert classes_imbalanced(imbalanced) and classes_imbalanced(missing)
+    assert not classes_imbalanced(np.zeros((0, 3)))
+    assert classes_imbalanced(nearly, ratio=1.4)
+
+    def names(task, labels, target="val_accuracy"):
+        wanted = class_accuracy_wanted(labels, target)
+        return [m.name for m in training_metrics(task, labels.shape[1], class_accuracy=wanted)]
+
+    assert names("", balanced) == ["accuracy"]  # balanced: it would only repeat accuracy
+    assert names("", imbalanced) == ["accuracy", "class_accuracy"]
+    assert names("", balanced, "val_class_accuracy") == ["accuracy", "class_accuracy"]
+    assert names("", balanced, "class_accuracy") == ["accuracy", "class_accuracy"]
+    for task in ("pneumonia", "cw"):  # respiratory tasks: always
+        assert "class_accuracy" in names(task, balanced)
+        assert "class_accuracy" in [m.name for m in training_metrics(task, 4)]
+
+
+def test_class_accuracy_stays_a_valid_target_metric_before_the_data_are_loaded():
+    from modules.tasks.classification import Classification
+    from modules.training_metrics import check_target_metric
+
+    for task in ("", None, "pneumonia", "cw"):
+        for name in ("val_class_accuracy", "class_accuracy"):
+            assert check_target_metric(name, task, 10) == name
+            assert check_target_metric(name, task, 10,
+                                       names=Classification(task).metric_names()) == name
 
 
 def test_target_metric_names_and_directions():
