@@ -22,6 +22,14 @@ class SetEpochClock(keras.callbacks.Callback):
         self.clock.epoch = int(epoch)
 
 
+class EpochCSVLogger(keras.callbacks.CSVLogger):
+    """``history.csv`` with epochs counted from 1, as the report, metrics.json and MLflow count
+    them (Keras counts from 0)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)
+
+
 class BestModelCheckpoint(keras.callbacks.Callback):
     """Saves the model whenever ``monitor`` improves (strictly), through a temporary file and an
     atomic rename: a job killed while saving keeps its previous best model whole."""

@@ -50,12 +50,13 @@ def fold_numbers(run: Parameters, datasets: dict) -> tuple[str, list[int]]:
                                  task=run.task if run.task in ("pneumonia", "cw") else None)
         folds = sorted(int(f) for f in table["fold"].dropna().unique())
         if folds:
-            return "fold", folds
+            return "fold", [fold for fold in folds if fold != run.test_fold]
         if split == "fold":
             raise ValueError("cross_validate with split 'fold': the datasets have no folds; "
                              "use split 'group' (k-fold over groups)")
     n_folds = run.n_folds or round(1 / run.validation_size)
-    return "group", list(range(1, n_folds + 1))
+    # a test fold is held out of every fold's job, never one of the validation folds
+    return "group", [fold for fold in range(1, n_folds + 1) if fold != run.test_fold]
 
 
 def settings_key(run: Parameters, spec) -> str:
@@ -63,8 +64,11 @@ def settings_key(run: Parameters, spec) -> str:
     from modules.augment import describe
     from modules.parsers import qualified_name
 
-    snapshot = {k: v for k, v in run.snapshot().items() if k not in PER_FOLD}
-    shared = {"parameters": snapshot, "datasets": spec.datasets, "block": spec.block,
+    # test_fold unset is left out: the key of a run started before the parameter existed
+    snapshot = {k: v for k, v in run.snapshot().items()
+                if k not in PER_FOLD and not (k == "test_fold" and v is None)}
+    # "block" stays 0-based here: the key of a run started before blocks were counted from 1
+    shared = {"parameters": snapshot, "datasets": spec.datasets, "block": spec.number - 1,
               "model": qualified_name(spec.model), "parse": qualified_name(spec.parse_function),
               "augmentation": describe(spec.augmentations)}
     text = json.dumps(shared, sort_keys=True, default=str)
@@ -126,7 +130,7 @@ def open_run(cache_root: Path, run: Parameters, spec, folds: list[int], key: str
         except FileExistsError:
             number += 1
     atomic_write_text(folder / "cv.json", json.dumps(
-        {"key": key, "folds": folds, "trainer": spec.trainer, "block": spec.block,
+        {"key": key, "folds": folds, "trainer": spec.trainer, "job_block": spec.number,
          "mode": run.mode, "split": run.split}, indent=2) + "\n")
     return folder
 
@@ -247,8 +251,9 @@ def write_summary(folder: Path, task, cache_root: Path, mode: str, trainer: str,
 
     done = finished_folds(fold_jobs(cache_root, mode, trainer, folder.name))
     jobs = {fold: Job(path) for fold, path in sorted(done.items())}
-    rows = [{"fold": fold, "job": job.path.name, **task.summary(job.recorded_metrics())}
-            for fold, job in jobs.items()]
+    # with a test fold, every fold's model on the same held-out part: its numbers beside
+    rows = [{"fold": fold, "job": job.path.name, **task.summary(job.recorded_metrics()),
+             **task.test_summary(job.recorded_metrics())} for fold, job in jobs.items()]
     keys = [key for key in rows[0] if key not in ("fold", "job")] if rows else []
     values = {key: [row[key] for row in rows if key in row] for key in keys}
     summary = {"folds": rows, "missing": [f for f in folds if f not in jobs],

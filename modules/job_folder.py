@@ -68,15 +68,21 @@ class Job:
         return self.info.get("inputs") == "feature vectors"
 
     def table(self, part: str) -> pd.DataFrame:
-        """``train`` or ``validation``: the job's split table, text as written."""
+        """``train``, ``validation`` or ``test`` (:attr:`has_test`): the job's split table,
+        text as written."""
         from modules.tasks.common import read_table
 
-        if part not in ("train", "validation"):
-            raise JobFolderError(f"part must be 'train' or 'validation', got {part!r}")
+        if part not in ("train", "validation", "test"):
+            raise JobFolderError(f"part must be 'train', 'validation' or 'test', got {part!r}")
         path = self.path / f"{part}.csv"
         if not path.is_file():
             raise JobFolderError(f"{self.path} has no {part}.csv")
         return read_table(path)
+
+    @property
+    def has_test(self) -> bool:
+        """Whether the job held out a test part (its ``test.csv``)."""
+        return (self.path / "test.csv").is_file()
 
     def parse_builder(self, override: Optional[Callable] = None) -> Callable:
         """The parse-function builder the job recorded (or ``override``)."""
@@ -123,6 +129,11 @@ class Job:
         return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def test_listed(task) -> list[tuple[str, str]]:
+    """(test summary key, column) of each column ``spectrain jobs`` lists for ``task``."""
+    return [(f"test_{name.removeprefix('best_')}", label) for name, label in task.listed.items()]
+
+
 def _job_row(job: Job, key: str) -> dict:
     """One line of :func:`jobs_table`: the job's status and its task's headline numbers."""
     row = {"trainer": key, "job": job.path.name, "status": job.status}
@@ -132,6 +143,9 @@ def _job_row(job: Job, key: str) -> dict:
         summary = task.summary(metrics)
         row.update({label: f"{summary[name]:.4f}" for name, label in task.listed.items()
                     if name in summary})
+        test = task.test_summary(metrics)  # the held-out part, beside the validation numbers
+        row.update({f"test {label}": f"{test[name]:.4f}" for name, label in test_listed(task)
+                    if name in test})
     cv = job.info.get("cross_validation")
     if cv:
         row["cv"] = f"{cv['run']} fold {cv['fold']}"

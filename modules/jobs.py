@@ -28,6 +28,28 @@ class JobRef:
     path: Path
 
 
+def read_history(path: Path | str):
+    """A job's ``history.csv`` as a DataFrame, its ``epoch`` column counted from 1 (files
+    written before counted from 0: they are shifted on reading, never rewritten)."""
+    import pandas as pd
+
+    history = pd.read_csv(path)
+    if "epoch" not in history:
+        history.insert(0, "epoch", range(1, len(history) + 1))
+    elif len(history) and int(history["epoch"].iloc[0]) == 0:
+        history["epoch"] = history["epoch"] + 1
+    return history
+
+
+def job_block_of(info: dict) -> int | None:
+    """The job block (1-based, as a person counts them) a ``job.json`` records: ``job_block``;
+    folders written before it was added hold a 0-based ``block``."""
+    if isinstance(info.get("job_block"), int):
+        return info["job_block"]
+    block = info.get("block")
+    return block + 1 if isinstance(block, int) and not isinstance(block, bool) else None
+
+
 def trainer_dir(cache_root: Path | str, mode: str, trainer: str) -> Path:
     return Path(cache_root) / mode / trainer
 

@@ -255,7 +255,8 @@ def model_card(job: Job, fmt: str, path: Path, quantize, check: dict) -> dict:
         "front_end": "portable STFT (DFT matrix) + the job's log-mel settings, inside the model",
         "job": {"path": str(job.path), "job_id": job.path.name, "trainer":
                 job.info.get("trainer"), "task": params.task or "classification"},
-        "metrics": job.task.summary(job.recorded_metrics()),
+        "metrics": {**job.task.summary(job.recorded_metrics()),
+                    **job.task.test_summary(job.recorded_metrics())},
         "spectrain_version": __version__,
         "verification": check,
     }

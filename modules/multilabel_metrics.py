@@ -158,10 +158,15 @@ def format_report(header: dict, metrics: dict, class_names, skipped) -> str:
     width = max(len(key) for key in header) + 2
     lines = ["spectrain job report", "====================", ""]
     lines += [f"{key + ':':<{width}}{value}" for key, value in header.items()] + [""]
-    lines.append(format_level(metrics["examples"], class_names, "Validation, per example"))
-    if "clips" in metrics:
-        lines.append(format_level(metrics["clips"], class_names, "Validation, per recording "
-                                  "(maximum of its chunks' probabilities)"))
+    parts = [("Validation", metrics)]
+    if "test" in metrics:  # the held-out part, apart from everything validation chose
+        parts.append(("Test (held out, best model evaluated once after training)",
+                      metrics["test"]))
+    for part, levels in parts:
+        lines.append(format_level(levels["examples"], class_names, f"{part}, per example"))
+        if "clips" in levels:
+            lines.append(format_level(levels["clips"], class_names, f"{part}, per recording "
+                                      "(maximum of its chunks' probabilities)"))
     lines += [f"Skipped files ({len(skipped)})", "-" * len(f"Skipped files ({len(skipped)})")]
     lines += [f"{path}: {reason}" for path, reason in skipped] or ["none"]
     return "\n".join(lines) + "\n"

@@ -35,18 +35,18 @@ class ClusterError(UserError, ConnectionError):
 class JobUnit:
     """One job to run as a Ray task."""
 
-    block: int  # 0-based position of the job block in its trainer file
+    block: int  # the job block, 1-based as --block counts
     fold: int | None  # the fold of a cross-validated block
     cpus: float
     gpus: float
 
     @property
     def label(self) -> str:
-        return f"block {self.block + 1}" + ("" if self.fold is None else f", fold {self.fold}")
+        return f"block {self.block}" + ("" if self.fold is None else f", fold {self.fold}")
 
     @property
     def log_name(self) -> str:
-        return f"block{self.block + 1}" + ("" if self.fold is None else f"-fold{self.fold}")
+        return f"block{self.block}" + ("" if self.fold is None else f"-fold{self.fold}")
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,15 @@ def plan_block(task, run, spec) -> list:
     for a cross-validated block, whose cv folder and MLflow parent run are opened here, once,
     before its folds start side by side)."""
     if not run.cross_validate:
-        return [JobUnit(spec.block, None, run.ray_cpus, run.ray_gpus)]
+        return [JobUnit(spec.number, None, run.ray_cpus, run.ray_gpus)]
     from modules.cross_validation import (close_cross_validation, finished_folds,
                                           open_cross_validation)
 
     cv = open_cross_validation(run, spec)
     done = finished_folds(cv.jobs(run, spec))
-    units = [JobUnit(spec.block, fold, run.ray_cpus, run.ray_gpus)
+    units = [JobUnit(spec.number, fold, run.ray_cpus, run.ray_gpus)
              for fold in cv.folds if fold not in done]
-    return [*units, BlockFinisher(spec.block, lambda failed: close_cross_validation(
+    return [*units, BlockFinisher(spec.number, lambda failed: close_cross_validation(
         cv, task, run, spec, failed))]
 
 
@@ -86,7 +86,7 @@ def run_unit(run_trainer: Callable, trainer: str, options: dict, unit: JobUnit,
         # File descriptors, not sys.stdout: TensorFlow's own lines go to them as well.
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
-        run_trainer(Path(trainer), **{**options, "block": unit.block + 1, "fold": unit.fold,
+        run_trainer(Path(trainer), **{**options, "block": unit.block, "fold": unit.fold,
                                       "progress": False})
 
 

@@ -92,6 +92,9 @@ class Parameters:
     # patient on both sides moved to the side holding most of its recordings, ties to train)
     split: str = "auto"
     validation_fold: Optional[int] = 1  # "fold": this fold; "group": this of the n_folds folds
+    # "fold"/"group": this fold is a held-out test part, evaluated once with the best model after
+    # training (split "split" takes the rows whose split is "test"); None: no test fold
+    test_fold: Optional[int] = None
     validation_size: float = 0.2
     n_folds: Optional[int] = None  # "group": k-fold over groups; None: round(1 / validation_size)
     # one launch_job runs every fold (split "fold": the dataset's folds; "group": n_folds) as its

@@ -96,18 +96,28 @@ def format_patients(section: dict, title: str = "Validation, per patient") -> st
     return "\n".join(lines) + "\n"
 
 
+def part_results(metrics: dict, class_names: Sequence[str], part: str) -> list[str]:
+    """The report's sections of one part (validation or test): per example, per recording,
+    per patient."""
+    lines = [format_metrics(metrics["examples"], class_names, f"{part}, per example")]
+    if "clips" in metrics:
+        lines.append(format_metrics(metrics["clips"], class_names, f"{part}, per recording "
+                                    "(mean of its chunks' probabilities)"))
+    if "patients" in metrics["examples"]:
+        lines.append(format_patients(metrics["examples"]["patients"], f"{part}, per patient"))
+    return lines
+
+
 def format_report(header: dict, metrics: dict, class_names: Sequence[str],
                   skipped: Sequence[tuple[str, str]]) -> str:
     lines = ["spectrain job report", "====================", ""]
     width = max(len(key) for key in header) + 2
     lines += [f"{key + ':':<{width}}{value}" for key, value in header.items()]
     lines.append("")
-    lines.append(format_metrics(metrics["examples"], class_names, "Validation, per example"))
-    if "clips" in metrics:
-        lines.append(format_metrics(metrics["clips"], class_names,
-                                    "Validation, per recording (mean of its chunks' probabilities)"))
-    if "patients" in metrics["examples"]:
-        lines.append(format_patients(metrics["examples"]["patients"]))
+    lines += part_results(metrics, class_names, "Validation")
+    if "test" in metrics:  # the held-out part, apart from everything validation chose
+        lines += part_results(metrics["test"], class_names,
+                              "Test (held out, best model evaluated once after training)")
     lines.append(f"Skipped files ({len(skipped)})")
     lines.append("-" * len(lines[-1]))
     lines += [f"{path}: {reason}" for path, reason in skipped] or ["none"]
@@ -158,7 +168,7 @@ def plot_history(history: pd.DataFrame, path: Path, best_epoch: int | None = Non
     panels = [(title, cols) for title, cols in panels if cols]
     fig = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)
-    epochs = history["epoch"] + 1 if "epoch" in history else np.arange(1, len(history) + 1)
+    epochs = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
     for ax, (title, columns) in zip(axes[0], panels):
         for column in columns:
             ax.plot(epochs, history[column], marker="o", markersize=3, label=column)

@@ -234,10 +234,10 @@ def check_same_table(path: Path, text: str) -> None:
 
 
 def find_resumable(cache_root, mode: str, trainer: str, block: int, testing: bool):
-    """(what, job folder) for ``--resume`` of job block ``block`` (0-based): ``"new"`` (no job
+    """(what, job folder) for ``--resume`` of job block ``block`` (1-based): ``"new"`` (no job
     yet), ``"finished"`` or ``"running"`` (its latest job is done, or still alive), or
     ``"resume"`` (its latest job is unfinished and its process is gone)."""
-    from modules.jobs import list_jobs
+    from modules.jobs import job_block_of, list_jobs
 
     latest = None
     for ref in list_jobs(cache_root, mode, trainer):
@@ -245,7 +245,7 @@ def find_resumable(cache_root, mode: str, trainer: str, block: int, testing: boo
             info = json.loads((ref.path / "job.json").read_text())
         except (OSError, ValueError):
             continue
-        if (ref.testing == testing and info.get("block") == block
+        if (ref.testing == testing and job_block_of(info) == block
                 and not info.get("cross_validation")):
             latest = (ref.path, info)
     if latest is None:

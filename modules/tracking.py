@@ -451,4 +451,4 @@ class TrackerCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = dict(logs or {})
-        self.tracker.log_metrics(metrics, step=epoch)
+        self.tracker.log_metrics(metrics, step=epoch + 1)  # epochs counted from 1, as everywhere

@@ -26,7 +26,8 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from modules.distribute import check_distribute, distribution_scope
-from modules.jobs import atomic_write_text, create_job_dir, find_job
+from modules.jobs import (atomic_write_text, create_job_dir, find_job, job_block_of,
+                          read_history)
 from modules.parameters import Parameters, parameters
 from modules.parsers import qualified_name, spec_parser
 from modules.resume import (RESUME_FILE, EpochClock, Heartbeat, ResumeError,
@@ -88,7 +89,7 @@ class JobBlock:
     parse_function: Callable
     augmentations: list
     trainer_file: Path
-    block: int  # 0-based position of the call in its trainer file
+    number: int  # the job block: 1 for the first launch_job call of its trainer file
 
     @property
     def trainer(self) -> str:
@@ -143,7 +144,7 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (),
     if not run.mode:
         run.mode = trainer_file.parent.name
     spec = JobBlock(datasets, model, parse_function or spec_parser, augmentations, trainer_file,
-                    block)
+                    block + 1)
     if launch_options.pretend is not None:
         from modules.augment.pretend import pretend_block
 
@@ -169,9 +170,9 @@ def launch_job(datasets: dict, model, spec_aug_params: Sequence = (),
     resume_dir = None
     if launch_options.resume:
         what, folder = find_resumable(resolve_path(run.cache_root), run.mode, spec.trainer,
-                                      block, run.testing)
+                                      spec.number, run.testing)
         if what in ("finished", "running"):
-            print(f"job block {block + 1}: job {folder.name} is {what}; not trained again "
+            print(f"job block {spec.number}: job {folder.name} is {what}; not trained again "
                   "(--resume)")
             return folder
         resume_dir = folder  # None: the block has no job yet, so a new one starts
@@ -198,10 +199,10 @@ def _replay_block(run: Parameters, spec: JobBlock) -> Path | None:
 
     job = find_job(resolve_path(run.cache_root), run.mode, spec.trainer,
                    job_id=launch_options.job, testing=True if launch_options.testing else None)
-    recorded_block = Job(job.path).info.get("block", 0)
-    if recorded_block != spec.block or launch_options.replayed:
-        print(f"job block {spec.block + 1}: not replayed (job {job.path.name} came from block "
-              f"{recorded_block + 1})")
+    recorded_block = job_block_of(Job(job.path).info) or 1
+    if recorded_block != spec.number or launch_options.replayed:
+        print(f"job block {spec.number}: not replayed (job {job.path.name} came from block "
+              f"{recorded_block})")
         return None
     replay_job(job.path, parse_function=spec.parse_function, progress=launch_options.progress)
     launch_options.replayed.append(job.path)
@@ -219,7 +220,7 @@ def _new_job(run: Parameters, spec: JobBlock, cache_root: Path,
     job = create_job_dir(cache_root, run.mode, spec.trainer, run.testing)
     info = {
         "job_id": job.job_id, "job_dir": str(job.path), "trainer": spec.trainer,
-        "trainer_file": str(spec.trainer_file), "block": spec.block, "mode": run.mode,
+        "trainer_file": str(spec.trainer_file), "job_block": spec.number, "mode": run.mode,
         "testing": run.testing, "datasets": spec.datasets, "status": "running",
         "started": _now(), "parse_function": qualified_name(spec.parse_function),
         "model": qualified_name(spec.model), "task": task_name(run.task), **(extra_info or {}),
@@ -337,13 +338,15 @@ def _run_job(task: Task, ctx: JobContext) -> None:
         leftover.unlink()
 
     # ---- evaluate the best model exactly as a replay will ------------------------------------
-    history = pd.read_csv(ctx.path / "history.csv")
+    history = read_history(ctx.path / "history.csv")
     best_row = best_history_row(history, ctx.params.target_metric)
-    ctx.info["best_epoch"] = int(history["epoch"].iloc[best_row]) + 1
+    ctx.info["best_epoch"] = int(history["epoch"].iloc[best_row])
     ctx.info["epochs_run"] = len(history)
     best = load_model(ctx.path / "best_model.keras", compile=False)  # predicting only
     metrics = task.evaluate(ctx, best)
     metrics["best_epoch"] = ctx.info["best_epoch"]
+    if has_test_part(ctx):  # decoded and seen only now: nothing above depended on it
+        metrics["test"] = task.evaluate_test(ctx, best)
     atomic_write_text(ctx.path / "metrics.json",
                       json.dumps(metrics, indent=2, default=json_default) + "\n")
     _report(task, ctx, best, metrics, history[ctx.params.target_metric].iloc[best_row])
@@ -359,13 +362,19 @@ def _prepare(task: Task, ctx: JobContext) -> None:
     if run.testing:
         run.n_epochs = run.testing_epochs
     task.load_data(ctx)
-    for name, part in (("train", ctx.train), ("validation", ctx.validation)):
+    parts = {"train": ctx.train, "validation": ctx.validation}
+    if has_test_part(ctx):
+        parts["test"] = ctx.test
+        ctx.info["test_files"] = len(ctx.test)
+    for name, part in parts.items():
         text = part.reindex(columns=TABLE_COLUMNS).to_csv(index=False)
         if resuming:
             check_same_table(ctx.path / f"{name}.csv", text)
         atomic_write_text(ctx.path / f"{name}.csv", text)
-    # so that a replay can tell a missing or changed validation file from a changed model
-    record_validation_files(ctx.validation, ctx.path)
+    # so that a replay can tell a missing or changed validation (or test) file from a changed
+    # model
+    evaluated = [ctx.validation, *([ctx.test] if "test" in parts else [])]
+    record_validation_files(pd.concat(evaluated, ignore_index=True), ctx.path)
     seed_everything(run)
     if task.frontend(ctx):
         adopt_model_frontend(run, ctx.model_spec)  # first: it may change the sample rate
@@ -386,6 +395,11 @@ def _prepare(task: Task, ctx: JobContext) -> None:
     _write_info(ctx)
 
 
+def has_test_part(ctx: JobContext) -> bool:
+    """Whether the job holds out a test part (the split gave one)."""
+    return ctx.test is not None and not ctx.test.empty
+
+
 def _input_shape(parse, samples: int, n_classes: int) -> tuple:
     import tensorflow as tf
 
@@ -399,7 +413,7 @@ def _report(task: Task, ctx: JobContext, best, metrics: dict, best_value: float)
 
     params, info, tracker = ctx.params, ctx.info, ctx.tracker
     header = {
-        "job": str(ctx.path), "trainer": f"{info['trainer_file']} (job block {info['block'] + 1})",
+        "job": str(ctx.path), "trainer": f"{info['trainer_file']} (job block {info['job_block']})",
         "description": params.description or "-", "started": info["started"], "reported": _now(),
         "datasets": ", ".join(name for name, flag in info["datasets"].items() if flag),
         "model": f"{ctx.network.name} ({info['model_parameters']:,} parameters)",
@@ -410,13 +424,13 @@ def _report(task: Task, ctx: JobContext, best, metrics: dict, best_value: float)
     report = task.report(ctx, metrics, header)
     atomic_write_text(ctx.path / "report.txt", report)
     print(report)
-    reports.plot_history(pd.read_csv(ctx.path / "history.csv"), ctx.path / "history.png",
+    reports.plot_history(read_history(ctx.path / "history.csv"), ctx.path / "history.png",
                          best_epoch=info["best_epoch"])
     task.write_outputs(ctx, best, metrics)
-    tracker.log_metrics({**task.summary(metrics), "best_epoch": info["best_epoch"]},
-                        step=info["best_epoch"])
+    tracker.log_metrics({**task.summary(metrics), **task.test_summary(metrics),
+                         "best_epoch": info["best_epoch"]}, step=info["best_epoch"])
     for name in ("report.txt", "params.json", "metrics.json", "history.csv", "history.png",
-                 "train.csv", "validation.csv", *task.artifacts):
+                 "train.csv", "validation.csv", "test.csv", *task.artifacts):
         if (ctx.path / name).exists():
             tracker.log_artifact(ctx.path / name)
     tracker.log_artifact(ctx.path / "best_model.keras", "model")

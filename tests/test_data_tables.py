@@ -450,9 +450,13 @@ def test_dcase_2019_setup_gives_labels_and_the_fold1_split(tmp_path):
     assert table["split"].tolist() == ["train", "train", "train", "test"]
     assert table["group"].tolist() == ["barcelona-0", "barcelona-0", "lyon-1", "paris-2"]
     assert table["fold"].isna().all() and skipped_of(table) == []  # one fold: the split
-    from modules.data import split_table
-    train, validation = split_table(table, method="auto")
-    assert len(train) == 3 and validation["label"].tolist() == ["park"]
+    from modules.data import split_parts
+    parts = split_parts(table, method="auto", validation_size=0.5)  # 2 groups to train on
+    assert parts.test["label"].tolist() == ["park"]  # the fold's evaluate list: held out
+    assert sorted(parts.train["group"]) + sorted(parts.validation["group"]) in (
+        ["barcelona-0", "barcelona-0", "lyon-1"], ["lyon-1", "barcelona-0", "barcelona-0"])
+    with pytest.raises(ValueError, match="5 folds needs at least 5 groups; the 3 training rows"):
+        split_parts(table, method="auto")  # validation_size 0.2: 5 folds of 2 groups
     with pytest.raises(ValueError, match="no fold 2; the setup has fold.s. 1-1"):
         load_dcase_setup(root, fold=2)
 

@@ -49,7 +49,7 @@ def test_a_job_leaves_a_complete_folder(two_jobs):
     cache, first, _ = two_jobs
     assert JOB_FILES <= {p.name for p in first.iterdir()}
     info = json.loads((first / "job.json").read_text())
-    assert info["status"] == "finished" and info["block"] == 0
+    assert info["status"] == "finished" and info["job_block"] == 1
     params = json.loads((first / "params.json").read_text())
     assert params["testing"] is True and params["n_epochs"] == 2 and params["shape"] == [64, 216, 1]
     metrics = json.loads((first / "metrics.json").read_text())["examples"]

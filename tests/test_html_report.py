@@ -189,7 +189,7 @@ def test_parameter_groups_follow_the_comment_lines_of_the_dataclass():
             expected[line.split(":")[0].strip()] = group
     found = {name: group for group, members in parameter_groups().items()
              for name, _ in members}
-    assert found == expected and len(found) == 65
+    assert found == expected and len(found) == 66
 
 
 def test_a_player_holds_the_window_the_pipeline_fed_the_model(trained, tmp_path):

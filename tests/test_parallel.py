@@ -55,7 +55,7 @@ def jobs_by_block(folder: Path) -> dict:
     for job in folder.glob("[0-9]*_testing"):
         info = json.loads((job / "job.json").read_text())
         fold = (info.get("cross_validation") or {}).get("fold")
-        found[(info["block"], fold)] = (job, info)
+        found[(info["job_block"], fold)] = (job, info)
     return found
 
 
@@ -88,7 +88,7 @@ def test_the_launch_says_which_job_failed_and_the_others_finish(launches, capsys
     assert failed.startswith("FAILED block 3: UnknownDatasetError: unknown dataset")
     jobs = jobs_by_block(launches["parallel"])
     assert {key: info["status"] for key, (_, info) in jobs.items()} == {
-        (0, None): "finished", (1, 1): "finished", (1, 2): "finished", (2, None): "failed"}
+        (1, None): "finished", (2, 1): "finished", (2, 2): "finished", (3, None): "failed"}
     assert len({path.name for path, _ in jobs.values()}) == 4  # four folders, no collision
     [log] = launches["logs"].glob("train_par-*-parallel/block3.log")
     assert "unknown dataset 'NoSuchDataset'" in log.read_text()
@@ -96,7 +96,7 @@ def test_the_launch_says_which_job_failed_and_the_others_finish(launches, capsys
 
 def test_parallel_jobs_equal_the_serial_run(launches):
     parallel, serial = jobs_by_block(launches["parallel"]), jobs_by_block(launches["serial"])
-    for key in ((0, None), (1, 1), (1, 2)):
+    for key in ((1, None), (2, 1), (2, 2)):
         ran, reference = parallel[key][0], serial[key][0]
         assert (ran / "predictions.csv").read_text() == (reference / "predictions.csv").read_text()
         assert (json.loads((ran / "metrics.json").read_text())

@@ -155,4 +155,4 @@ def test_a_resumed_job_goes_on_with_its_mlflow_run(runs):
                                filter_string="attributes.run_name = 'train_resume/1_testing'")
     assert len(found) == 1 and found[0].info.status == "FINISHED"
     steps = {point.step for point in client.get_metric_history(found[0].info.run_id, "loss")}
-    assert steps == set(range(EPOCHS))
+    assert steps == set(range(1, EPOCHS + 1))  # epochs, counted from 1

@@ -73,9 +73,9 @@ def test_a_state_of_another_model_is_refused(tmp_path):
 
 def test_the_history_is_cut_back_to_the_saved_epochs(tmp_path):
     history = tmp_path / "history.csv"
-    history.write_text("epoch,loss\n0,1.0\n1,0.5\n2,0.4\n3,0.3")  # epoch 3 half written
+    history.write_text("epoch,loss\n1,1.0\n2,0.5\n3,0.4\n4,0.3")  # epoch 4 half written
     truncate_history(history, 2)
-    assert history.read_text() == "epoch,loss\n0,1.0\n1,0.5\n"
+    assert history.read_text() == "epoch,loss\n1,1.0\n2,0.5\n"
 
 
 def test_a_job_whose_process_is_gone_shows_as_died():
@@ -114,16 +114,20 @@ def write_job(root, name, **info):
 
 
 def test_resume_goes_on_with_the_latest_unfinished_job_of_the_block(tmp_path):
-    assert find_resumable(tmp_path, "esc10", "t", 0, testing=False) == ("new", None)
-    write_job(tmp_path, "1", status="finished")
-    assert find_resumable(tmp_path, "esc10", "t", 0, False)[0] == "finished"
-    died = write_job(tmp_path, "2", status="running", host=socket.gethostname(), pid=2 ** 22 + 7)
+    assert find_resumable(tmp_path, "esc10", "t", 1, testing=False) == ("new", None)
+    write_job(tmp_path, "1", status="finished")  # written before job_block: 0-based "block"
+    assert find_resumable(tmp_path, "esc10", "t", 1, False)[0] == "finished"
+    died = write_job(tmp_path, "2", status="running", host=socket.gethostname(), pid=2 ** 22 + 7,
+                     job_block=1)
     write_job(tmp_path, "3_testing", status="interrupted")  # a testing job: another sequence
-    write_job(tmp_path, "4", status="finished", block=1)  # another block
-    assert find_resumable(tmp_path, "esc10", "t", 0, False) == ("resume", died)
+    write_job(tmp_path, "4", status="finished", block=1)  # block 2, as an old job.json says it
+    write_job(tmp_path, "6", status="finished", job_block=2)
+    assert find_resumable(tmp_path, "esc10", "t", 1, False) == ("resume", died)
+    assert find_resumable(tmp_path, "esc10", "t", 2, False) == ("finished", tmp_path / "esc10"
+                                                                / "t" / "6")
     running = write_job(tmp_path, "5", status="running", host=socket.gethostname(),
                         pid=os.getpid())
-    assert find_resumable(tmp_path, "esc10", "t", 0, False) == ("running", running)
+    assert find_resumable(tmp_path, "esc10", "t", 1, False) == ("running", running)
 
 
 def test_resuming_with_other_parameters_is_refused_naming_them(tmp_path):

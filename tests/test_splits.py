@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from modules.data import (SPLIT_METHODS, check_no_group_leak, load_esc_folders, make_table,
-                          split_table, testing_subset)
+                          split_parts, split_table, testing_subset)
 from modules.data.fetch import project_root
 from modules.data.splits import describe_split_notes, split_notes_of
 from modules.parameters import SPLIT_CHOICES, ParameterError, Parameters
@@ -98,14 +98,83 @@ def test_split_column():
     table = make_table(rows)
     train, validation = split_table(table, "split")
     assert train["path"].tolist() == ["/0.wav", "/1.wav", "/4.wav"]
-    assert validation["path"].tolist() == ["/2.wav", "/5.wav"]  # "test" rows left out
-    # Without "validation" rows, "test" rows are the validation part.
-    no_validation = make_table([row | {"split": "test" if row["split"] == "validation"
-                                       else row["split"]} for row in rows])
-    _, validation = split_table(no_validation, "split")
-    assert validation["path"].tolist() == ["/2.wav", "/3.wav", "/5.wav"]
+    assert validation["path"].tolist() == ["/2.wav", "/5.wav"]  # "test" rows held out
+    parts = split_parts(table, "split")
+    assert parts.test["path"].tolist() == ["/3.wav"] and parts.note == ""
     # "auto" uses the split column when every row has one.
     pd.testing.assert_frame_equal(split_table(table)[1], split_table(table, "split")[1])
+    pd.testing.assert_frame_equal(split_parts(table).test, parts.test)
+
+
+def manifest_rows(n_per_class=10, groups=False):
+    """A manifest with train and test rows only, as DCASE's foldN_train / foldN_evaluate."""
+    rows = []
+    for c in "ab":
+        for i in range(n_per_class):
+            rows.append({"path": f"/{c}{i}.wav", "label": c, "split": "test" if i < 3 else "train",
+                         "group": f"{c}-source{i // 2}" if groups else None})
+    return make_table(rows)
+
+
+def test_train_and_test_rows_only_validation_is_carved_from_train_stratified():
+    table = manifest_rows()
+    parts = split_parts(table, "split", validation_size=0.25, seed=3)
+    assert parts.test["path"].tolist() == [f"/{c}{i}.wav" for c in "ab" for i in range(3)]
+    assert not set(parts.test["path"]) & (set(parts.train["path"]) | set(parts.validation["path"]))
+    assert set(parts.train["path"]) | set(parts.validation["path"]) == {
+        f"/{c}{i}.wav" for c in "ab" for i in range(3, 10)}
+    # stratified: a quarter of 14 rounded up, 2 of each class
+    assert parts.validation["label"].value_counts().to_dict() == {"a": 2, "b": 2}
+    assert "validation is 4 of its 14 training rows" in parts.note
+    assert "stratified by label" in parts.note and "6 test rows are held out" in parts.note
+    again = split_parts(table, "split", validation_size=0.25, seed=3)
+    pd.testing.assert_frame_equal(again.validation, parts.validation)  # from the seed alone
+
+
+def test_carved_validation_keeps_groups_on_one_side():
+    parts = split_parts(manifest_rows(groups=True), "split", validation_size=0.25, seed=1)
+    check_no_group_leak(parts.train, parts.validation)
+    assert "by group" in parts.note and len(parts.validation) > 0
+
+
+def test_a_split_value_that_is_not_train_validation_or_test_is_refused():
+    table = make_table([{"path": "/1.wav", "label": "a", "split": "train"},
+                        {"path": "/2.wav", "label": "a", "split": "dev"},
+                        {"path": "/3.wav", "label": "a", "split": "test"}])
+    with pytest.raises(ValueError, match=r"1 row\(s\) have a split that is not train.*/2.wav"):
+        split_parts(table, "split")
+
+
+def test_test_fold_of_a_fold_split():
+    table = synthetic(with_fold=True)
+    parts = split_parts(table, "fold", validation_fold=1, test_fold=5)
+    assert set(parts.validation["fold"]) == {1} and set(parts.test["fold"]) == {5}
+    assert set(parts.train["fold"]) == {2, 3, 4}
+    assert len(parts.train) + len(parts.validation) + len(parts.test) == len(table)
+    with pytest.raises(ValueError, match="test_fold and validation_fold are both 1"):
+        split_parts(table, "fold", validation_fold=1, test_fold=1)
+    with pytest.raises(ValueError, match="test fold 9 has no rows"):
+        split_parts(table, "fold", validation_fold=1, test_fold=9)
+
+
+def test_test_fold_of_a_group_split_is_another_fold_of_the_same_k_fold():
+    table = synthetic()
+    parts = split_parts(table, "group", validation_fold=2, test_fold=4, n_folds=5, seed=7)
+    for one, other in ((parts.train, parts.validation), (parts.train, parts.test),
+                       (parts.validation, parts.test)):
+        check_no_group_leak(one, other)
+    # the same folds as a plain group split gives for validation_fold 2 and 4
+    _, fold2 = split_table(table, "group", validation_fold=2, n_folds=5, seed=7)
+    _, fold4 = split_table(table, "group", validation_fold=4, n_folds=5, seed=7)
+    pd.testing.assert_frame_equal(parts.validation, fold2)
+    pd.testing.assert_frame_equal(parts.test, fold4)
+    with pytest.raises(ValueError, match="test_fold must be between 1 and 5"):
+        split_parts(table, "group", n_folds=5, test_fold=6)
+
+
+def test_test_fold_is_refused_where_it_means_nothing():
+    with pytest.raises(ValueError, match="test_fold applies to the 'fold' and 'group' splits"):
+        split_parts(synthetic().assign(group=np.nan), "random", test_fold=2)
 
 
 def test_auto_falls_back_to_group_then_random():

@@ -296,7 +296,7 @@ def test_a_training_job_whose_server_dies_finishes_and_syncs(server, tmp_path, e
     remote = MlflowClient(server.uri)
     run = remote.get_run(record["server_run_id"])
     loss = remote.get_metric_history(run.info.run_id, "loss")
-    assert sorted(m.step for m in loss) == [0, 1, 2, 3]
+    assert sorted(m.step for m in loss) == [1, 2, 3, 4]  # epochs, counted from 1
     history = (job_dir / "history.csv").read_text().splitlines()
     column = history[0].split(",").index("loss")
     assert [m.value for m in sorted(loss, key=lambda m: m.step)] == pytest.approx(

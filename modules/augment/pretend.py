@@ -127,7 +127,8 @@ def _example_pool(run, datasets: dict, parse_function, block: int, clip: int, mo
 
     # the job's own label source (respiratory tasks), as its task loads the data
     label_source = getattr(get_task(run.task), "label_source", None)
-    train, _, class_names = load_and_split(run, datasets, label_source)
+    parts, class_names = load_and_split(run, datasets, label_source)
+    train = parts.train
     if any(feature_reference(path) for path in train["path"]):
         raise SystemExit(f"--pretend: job block {block + 1} trains on feature vectors (a feature "
                          f"set), which have no audio or spectrogram to show")

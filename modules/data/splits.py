@@ -1,9 +1,14 @@
-"""Train/validation splits of a dataset table (see :mod:`modules.data.schema`)."""
+"""Train / validation / test splits of a dataset table (see :mod:`modules.data.schema`).
+
+Validation drives every choice a job makes (early stopping, learning-rate reduction, the best
+epoch); a test part, when the table or the parameters give one, is held out and only evaluated
+once, with the chosen model, after training (:func:`split_parts`)."""
 
 from __future__ import annotations
 
 import copy
 import difflib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -115,12 +120,13 @@ def table_label_matrix(table: pd.DataFrame) -> np.ndarray:
 
 
 def _group_validation_mask(table: pd.DataFrame, n_splits: int, validation_fold: Optional[int],
-                           seed: int, what: str = "the table") -> np.ndarray:
+                           seed: int, what: str = "the table",
+                           option: str = "validation_fold") -> np.ndarray:
     """Validation rows of fold ``validation_fold`` (1-based, None: 1) of a stratified group
     k-fold over ``table``."""
     fold = 1 if validation_fold is None else validation_fold
     if isinstance(fold, bool) or int(fold) != fold or not 1 <= fold <= n_splits:
-        raise ValueError(f"validation_fold must be between 1 and {n_splits} (the number of "
+        raise ValueError(f"{option} must be between 1 and {n_splits} (the number of "
                          f"folds of the group split), got {validation_fold!r}")
     if not _has_all(table, "group"):
         missing = int(table["group"].isna().sum()) if "group" in table else len(table)
@@ -145,10 +151,67 @@ def _group_validation_mask(table: pd.DataFrame, n_splits: int, validation_fold: 
     return validation_mask
 
 
+@dataclass
+class SplitParts:
+    """The three parts of a table: ``test`` is empty (with the table's columns) when there is
+    none; ``note`` says how a part was made where the method alone does not (e.g. validation
+    carved out of the training rows)."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    note: str = ""
+
+
+def split_parts(table: pd.DataFrame, method: str = "auto", validation_fold: Optional[int] = 1,
+                validation_size: float = 0.2, seed: int = 42, n_folds: Optional[int] = None,
+                test_fold: Optional[int] = None) -> SplitParts:
+    """Split a table into train, validation and a held-out test part.
+
+    The test part:
+
+    * "split": the rows whose ``split`` is "test". Rows "validation" are the validation part;
+      when there are none, validation is carved out of the "train" rows (``validation_size``
+      of them, by group when every training row has one, else stratified by label, from
+      ``seed``), and ``note`` says so. Every row needs one of train, validation, test.
+    * "fold" and "group" with ``test_fold``: the rows of that fold (of the ``fold`` column,
+      or of the same stratified group k-fold whose fold ``validation_fold`` is validation).
+    * otherwise none: ``test_fold`` is refused for the other methods.
+
+    The other arguments and the train/validation parts are as :func:`split_table` says.
+    """
+    method = _checked_method(table, method, validation_fold)
+    if method == "split":
+        return _split_column_parts(table, validation_size, seed, test_fold)
+    if test_fold is None:
+        return SplitParts(*_two_parts(table, method, validation_fold, validation_size, seed,
+                                      n_folds), table.iloc[:0].reset_index(drop=True))
+    if method == "fold":
+        return _fold_parts(table, validation_fold, test_fold)
+    if method == "group":
+        return _group_parts(table, _group_folds(n_folds, validation_size), validation_fold,
+                            test_fold, seed)
+    raise ValueError(f"test_fold applies to the 'fold' and 'group' splits, not {method!r}; "
+                     f"for a held-out test part give the table a split column (train/"
+                     f"validation/test) and use split 'split'")
+
+
+def _checked_method(table: pd.DataFrame, method: str, validation_fold: Optional[int]) -> str:
+    """``method``, with "auto" resolved; ValueError for an unknown one or an empty table."""
+    if method not in SPLIT_METHODS:
+        close = difflib.get_close_matches(str(method), SPLIT_METHODS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown split method {method!r}; expected one of "
+                         f"{', '.join(SPLIT_METHODS)}{hint}")
+    if len(table) == 0:
+        raise ValueError("cannot split an empty table")
+    return _choose_method(table, validation_fold) if method == "auto" else method
+
+
 def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Optional[int] = 1,
                 validation_size: float = 0.2, seed: int = 42, n_folds: Optional[int] = None
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a table into (train, validation).
+    """Split a table into (train, validation); a test part (:func:`split_parts`) is in neither.
 
     Methods:
         "fold": validation = rows whose ``fold`` equals ``validation_fold``; train = the rest.
@@ -168,8 +231,8 @@ def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
         "random": ``train_test_split`` stratified by label, ``test_size=validation_size``;
             a multi-label table by iterative stratification (every class in proportion).
         "split": the ``split`` column: train = rows "train"; validation = rows "validation",
-            or rows "test" when there are no "validation" rows. Other rows (e.g. "test" when
-            "validation" rows exist) are in neither part.
+            or, when there are none, a part of the "train" rows (see :func:`split_parts`);
+            rows "test" are held out (in neither part).
         "auto": "split" if every row has a split and some say "validation" or "test"; else
             "fold" if every row has a fold (and ``validation_fold`` is set); else "group" if
             every row has a group; else "random". It never picks "official".
@@ -185,19 +248,16 @@ def split_table(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
             outside 1..n_splits ("group"/"official"); a group on both sides ("group",
             "official_patients").
     """
-    if method not in SPLIT_METHODS:
-        close = difflib.get_close_matches(str(method), SPLIT_METHODS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown split method {method!r}; expected one of "
-                         f"{', '.join(SPLIT_METHODS)}{hint}")
-    if len(table) == 0:
-        raise ValueError("cannot split an empty table")
-    if method == "auto":
-        method = _choose_method(table, validation_fold)
+    parts = split_parts(table, method, validation_fold, validation_size, seed, n_folds)
+    return parts.train, parts.validation
+
+
+def _two_parts(table: pd.DataFrame, method: str, validation_fold: Optional[int],
+               validation_size: float, seed: int, n_folds: Optional[int]
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, validation) of every method but "split", for a table without a test part."""
     if method == "fold":
         return _fold_split(table, validation_fold)
-    if method == "split":
-        return _split_column_split(table)
     if method in OFFICIAL_METHODS:
         return _official_split(table, method, validation_fold, validation_size, seed, n_folds)
     if method == "group":
@@ -232,20 +292,76 @@ def _fold_split(table: pd.DataFrame, validation_fold: Optional[int]
     return _parts(table, validation_mask)
 
 
-def _split_column_split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Method "split" of :func:`split_table`."""
+def _split_column_parts(table: pd.DataFrame, validation_size: float, seed: int,
+                        test_fold: Optional[int]) -> SplitParts:
+    """Method "split" of :func:`split_parts`."""
+    if test_fold is not None:
+        raise ValueError("test_fold applies to the 'fold' and 'group' splits; split 'split' "
+                         "takes its test part from the rows whose split is 'test'")
     if "split" not in table or table["split"].isna().all():
         raise ValueError("split method 'split' needs a 'split' column (train/validation/test)")
     splits = table["split"]
-    validation_mask = (splits == "validation").to_numpy(dtype=bool)
-    if not validation_mask.any():
-        validation_mask = (splits == "test").to_numpy(dtype=bool)
-    train_mask = (splits == "train").to_numpy(dtype=bool)
-    if not validation_mask.any() or not train_mask.any():
-        counts = splits.value_counts(dropna=False).to_dict()
+    counts = splits.value_counts(dropna=False).to_dict()
+    known = splits.isin(("train", "validation", "test")).to_numpy(dtype=bool)
+    if not known.all():
+        first = table.iloc[int(np.flatnonzero(~known)[0])]
+        raise ValueError(f"split method 'split': {int((~known).sum())} row(s) have a split "
+                         f"that is not train, validation or test (first: {first['path']}: "
+                         f"{first['split']!r}); the table has {counts}")
+    masks = {name: (splits == name).to_numpy(dtype=bool) for name in ("train", "validation",
+                                                                      "test")}
+    if not masks["train"].any() or not (masks["validation"].any() or masks["test"].any()):
         raise ValueError("split method 'split' needs rows with split 'train' and rows with "
-                         f"'validation' (or 'test'); the table has {counts}")
-    return _parts(table, validation_mask, train_mask)
+                         f"'validation' or 'test'; the table has {counts}")
+    test = table[masks["test"]].reset_index(drop=True)
+    if masks["validation"].any():
+        train, validation = _parts(table, masks["validation"], masks["train"])
+        return SplitParts(train, validation, test)
+    training_rows = table[masks["train"]].reset_index(drop=True)
+    by_group = _has_all(training_rows, "group")
+    if by_group:
+        what = f"the {len(training_rows)} training rows validation is carved from"
+        train, validation = _parts(training_rows, _group_validation_mask(
+            training_rows, _group_folds(None, validation_size), 1, seed, what))
+    else:
+        train, validation = _random_split(training_rows, validation_size, seed)
+    how = ("by group, no group on both sides" if by_group else "stratified by label")
+    note = (f"the table has train and test rows only: validation is {len(validation)} of its "
+            f"{len(training_rows)} training rows ({validation_size:g}, {how}, seed {seed}); "
+            f"the {len(test)} test rows are held out")
+    return SplitParts(train, validation, test, note)
+
+
+def _fold_parts(table: pd.DataFrame, validation_fold: Optional[int], test_fold: int
+                ) -> SplitParts:
+    """Method "fold" with a test fold."""
+    if validation_fold is not None and int(test_fold) == int(validation_fold):
+        raise ValueError(f"test_fold and validation_fold are both {test_fold}: the test part "
+                         "must be another fold")
+    if not _has_all(table, "fold"):
+        raise ValueError("test_fold needs a fold on every row")
+    test_mask = table["fold"].to_numpy(dtype=np.int64) == int(test_fold)
+    if not test_mask.any():
+        folds = sorted(set(table["fold"].astype(int).tolist()))
+        raise ValueError(f"test fold {test_fold} has no rows; the table's folds are {folds}")
+    rest = table[~test_mask].reset_index(drop=True)
+    train, validation = _fold_split(rest, validation_fold)
+    return SplitParts(train, validation, table[test_mask].reset_index(drop=True))
+
+
+def _group_parts(table: pd.DataFrame, n_splits: int, validation_fold: Optional[int],
+                 test_fold: int, seed: int) -> SplitParts:
+    """Method "group" with a test fold: two folds of one stratified group k-fold."""
+    if int(test_fold) == int(validation_fold or 1):
+        raise ValueError(f"test_fold and validation_fold are both {test_fold}: the test part "
+                         "must be another fold")
+    test_mask = _group_validation_mask(table, n_splits, test_fold, seed, option="test_fold")
+    validation_mask = _group_validation_mask(table, n_splits, validation_fold, seed)
+    train, validation = _parts(table, validation_mask, ~(validation_mask | test_mask))
+    check_no_group_leak(train, validation)
+    test = table[test_mask].reset_index(drop=True)
+    check_no_group_leak(train, test, ("train", "test"))
+    return SplitParts(train, validation, test)
 
 
 def _random_split(table: pd.DataFrame, validation_size: float, seed: int
@@ -449,12 +565,14 @@ def testing_subset(table: pd.DataFrame, per_class: int, seed: int = 42) -> pd.Da
 testing_subset.__test__ = False
 
 
-def check_no_group_leak(train: pd.DataFrame, validation: pd.DataFrame) -> None:
-    """Raise ValueError if a group has rows on both sides (rows without a group are ignored)."""
+def check_no_group_leak(train: pd.DataFrame, validation: pd.DataFrame,
+                        names: tuple[str, str] = ("train", "validation")) -> None:
+    """Raise ValueError if a group has rows on both sides (rows without a group are ignored);
+    ``names``: what the two parts are called in the message."""
     if "group" not in train or "group" not in validation:
         return
     leaked = sorted(set(train["group"].dropna()) & set(validation["group"].dropna()), key=str)
     if leaked:
         shown = ", ".join(map(str, leaked[:10])) + (" ..." if len(leaked) > 10 else "")
-        raise ValueError(f"{len(leaked)} group(s) have rows in both train and validation: "
+        raise ValueError(f"{len(leaked)} group(s) have rows in both {names[0]} and {names[1]}: "
                          f"{shown}")

@@ -21,8 +21,8 @@ import pandas as pd
 
 from modules.errors import UserError
 from modules.html_report import page
-from modules.job_folder import Job, JobFolderError
-from modules.jobs import CV_DIR, list_jobs, publish_new_file, stamped_path
+from modules.job_folder import Job, JobFolderError, test_listed
+from modules.jobs import CV_DIR, list_jobs, publish_new_file, read_history, stamped_path
 from modules.plot_text import save_figure
 
 # Parameters that name the job or where it lies rather than what it learnt: never compared
@@ -73,7 +73,7 @@ def _read_history(path: Path, notes: list) -> pd.DataFrame | None:
         notes.append("no history.csv")
         return None
     try:
-        history = pd.read_csv(path)
+        history = read_history(path)
     except (OSError, ValueError):  # empty or cut short by a kill
         notes.append("history.csv unreadable")
         return None
@@ -115,7 +115,9 @@ def headline(c: Compared) -> dict:
     except (KeyError, ValueError) as error:  # an old or foreign metrics.json: no numbers
         c.notes.append(f"metrics.json not read ({type(error).__name__}: {error})")
         return {}
-    return {label: summary[name] for name, label in task.listed.items() if name in summary}
+    test = task.test_summary(c.metrics)
+    return {**{label: summary[name] for name, label in task.listed.items() if name in summary},
+            **{f"test {label}": test[name] for name, label in test_listed(task) if name in test}}
 
 
 # ------------------------------------------------------------------------------- job table
@@ -262,8 +264,7 @@ def plot_metric(jobs: list[Compared], metric: str, path: Path) -> None:
         if c.history is None or metric not in c.history:
             continue
         history = c.history
-        epochs = (history["epoch"] + 1 if "epoch" in history
-                  else pd.Series(range(1, len(history) + 1)))
+        epochs = history["epoch"]  # read_history: counted from 1
         style = ("-", "--", ":", "-.")[index // 10 % 4]  # the 10 colours repeat: lines differ
         (line,) = ax.plot(epochs, history[metric], marker="o", markersize=3, linestyle=style,
                           color=f"C{index % 10}", label=_legend(c))

@@ -26,6 +26,7 @@ from modules.html_report.records import (files_section, history_table, replays_s
                                          skipped_section)
 from modules.html_report.report_files import ReportFiles
 from modules.job_folder import Job
+from modules.jobs import job_block_of
 
 PAGE = "report.html"
 UNFINISHED = {"failed": "This job failed", "interrupted": "This job was interrupted",
@@ -36,7 +37,8 @@ EXTRA_STYLE = """
 .failure pre { background: #fff; } nav a { margin-right: .8rem; }
 .card { width: 360px; } .facts th { width: 11rem; }
 """
-SHOWN_PLOTS = ("history.png", "confusion_matrix.png", "patient_confusion_matrix.png")
+SHOWN_PLOTS = ("history.png", "confusion_matrix.png", "patient_confusion_matrix.png",
+               "test_confusion_matrix.png")  # the last one in Results, with the test part
 
 
 def write_job_report(job_dir) -> Path:
@@ -182,12 +184,14 @@ def headline_numbers(job: Job) -> str:
     if not metrics or not (job.path / "params.json").is_file():
         return missing("headline numbers (metrics.json)")
     task = job.task
-    return headline(task.summary(metrics), task.listed, job.info.get("best_epoch"))
+    return headline({**task.summary(metrics), **task.test_summary(metrics)}, task.listed,
+                    job.info.get("best_epoch"))
 
 
 def facts_table(job: Job) -> str:
     info = job.info
-    block = f" (job block {info['block'] + 1})" if isinstance(info.get("block"), int) else ""
+    number = job_block_of(info)
+    block = f" (job block {number})" if number else ""
     datasets = ", ".join(name for name, flag in info.get("datasets", {}).items() if flag)
     model = info.get("model_name") or info.get("model")
     if info.get("model_parameters") is not None:

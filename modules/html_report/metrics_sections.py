@@ -98,14 +98,16 @@ def patients_part(patients: dict, job_dir: Path) -> str:
                      "patient-level confusion matrix", width=420))
 
 
-def level_part(name: str, level: dict, class_names, job_dir: Path) -> str:
-    parts = [f'<h3 id="level-{escape(name)}">{escape(LEVEL_TITLES.get(name, name))}</h3>',
-             overall_table(level)]
+def level_part(name: str, level: dict, class_names, job_dir: Path, part: str = "") -> str:
+    """One level's numbers; ``part`` "test" for a level of the held-out test part."""
+    title = LEVEL_TITLES.get(name, name)
+    anchor = f"level-{part}-{name}" if part else f"level-{name}"
+    parts = [f'<h3 id="{escape(anchor)}">{escape(title)}</h3>', overall_table(level)]
     if isinstance(level.get("per_class"), dict):
         parts.append(per_class_table(level["per_class"], class_names))
     matrix = level.get("confusion_matrix")
-    if matrix is not None and (name != "examples"
-                               or not (job_dir / "confusion_matrix.png").is_file()):
+    image = f"{part}_confusion_matrix.png" if part else "confusion_matrix.png"
+    if matrix is not None and (name != "examples" or not (job_dir / image).is_file()):
         parts.append(confusion_table(matrix, class_names))
     if isinstance(level.get("patients"), dict):
         parts.append(patients_part(level["patients"], job_dir))
@@ -116,6 +118,15 @@ def results_section(metrics: dict, class_names, job_dir: Path) -> str:
     """Every level of ``metrics.json`` (or the missing note)."""
     if not metrics:
         return section("Results", missing("metrics.json"), anchor="results")
-    levels = [name for name, value in metrics.items() if isinstance(value, dict)]
+    levels = [name for name, value in metrics.items() if isinstance(value, dict) and name != "test"]
     parts = [level_part(name, metrics[name], class_names, job_dir) for name in levels]
+    test = metrics.get("test")
+    if isinstance(test, dict) and test:  # the held-out part, after the validation numbers
+        parts.append('<h3 id="test">Test part (held out: the best model evaluated once, after '
+                     "training; nothing was chosen on it)</h3>")
+        if (job_dir / "test_confusion_matrix.png").is_file():
+            parts.append(figure(job_dir / "test_confusion_matrix.png", job_dir,
+                                "test confusion matrix"))
+        parts += [level_part(name, level, class_names, job_dir, "test")
+                  for name, level in test.items() if isinstance(level, dict)]
     return section("Results", *parts, anchor="results")

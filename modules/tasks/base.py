@@ -19,6 +19,8 @@ hook                          what the task decides
 ``network``                   the network adapted to the task, compiled with its loss, metrics
 ``callbacks``                 its own Keras callbacks (e.g. file-level validation metrics)
 ``evaluate``                  the best model on the validation part: metrics and predictions
+``evaluate_test``             the best model, once, on the held-out test part (when there is
+                              one): its metrics, stored as ``metrics["test"]``
 ``report``                    its report text
 ``write_outputs``             its plots and examples
 ``summary``                   the few numbers that summarise the job (MLflow, job lists)
@@ -79,6 +81,7 @@ class JobContext:
     tracker: Any = None
     train: Optional[pd.DataFrame] = None
     validation: Optional[pd.DataFrame] = None
+    test: Optional[pd.DataFrame] = None  # held out: only evaluate_test reads it, after training
     class_names: list = field(default_factory=list)
     skipped: list = field(default_factory=list)   # (path, reason) of files left out
     network: Any = None
@@ -158,6 +161,12 @@ class Task:
         """Metrics of the best ``model`` on the validation part; writes its predictions."""
         raise NotImplementedError
 
+    def evaluate_test(self, ctx: JobContext, model) -> dict:
+        """Metrics of the best ``model`` on the held-out test part (``ctx.test``), evaluated
+        once after training; writes its predictions. A task without it refuses test rows in
+        ``load_data``."""
+        raise NotImplementedError(f"task {self.name!r} does not evaluate a test part")
+
     def report(self, ctx: JobContext, metrics: dict, header: dict) -> str:
         """The report text; ``header`` holds the lines every job's report has (job, trainer,
         description, started, reported, datasets, model, epochs, mlflow)."""
@@ -169,6 +178,15 @@ class Task:
     def summary(self, metrics: dict) -> dict:
         """The few numbers that summarise a job (MLflow, ``spectrain jobs``)."""
         return {}
+
+    def test_summary(self, metrics: dict) -> dict:
+        """:meth:`summary` of the test part (``metrics["test"]``), each ``best_x`` as
+        ``test_x``; {} for a job without one."""
+        test = metrics.get("test")
+        if not isinstance(test, dict) or not test:
+            return {}
+        return {f"test_{key.removeprefix('best_')}": value
+                for key, value in self.summary(test).items()}
 
     def replay(self, job, parse_function: Optional[Callable], progress: bool) -> ReplayComparison:
         """Evaluate ``job``'s best model again (``job``: a :class:`modules.job_folder.Job`)."""

@@ -26,7 +26,9 @@ from modules.tasks.common import load_and_split, resolve_path, testing_subsets
 from modules.tasks.registry import register_task
 
 PREDICTION_FILES = ("predictions.csv", "confusion_matrix.png", "augmentation.json",
-                    "patient_confusion_matrix.png")
+                    "patient_confusion_matrix.png", "test_predictions.csv",
+                    "test_confusion_matrix.png")
+TEST_PREDICTIONS = "test_predictions.csv"
 
 
 # --- decoding: the one setup that training, replay, explain and pretend share ------------------
@@ -100,16 +102,28 @@ def _describe_pretrained(params, pretrained: dict | None) -> str:
             f"{'base frozen' if params.freeze_base else 'all layers trained'})")
 
 
+def describe_test(ctx: JobContext) -> dict:
+    """The report's "test" line, for a job with a held-out test part."""
+    if ctx.test is None or ctx.test.empty:
+        return {"test": "none (no held-out test part; see README, Data: splits)"}
+    return {"test": f"{len(ctx.test)} files -> {ctx.state['test_examples']} examples, held "
+                    f"out: evaluated once, with the best model, after training"}
+
+
 def describe_split(params) -> str:
     folds = params.n_folds or round(1 / params.validation_size)
     fold = f"validation fold {params.validation_fold or 1} of {folds}"
+    test = "" if params.test_fold is None else f", test fold {params.test_fold}"
     if params.split in ("fold", "auto"):
-        return f"{params.split} (validation fold {params.validation_fold})"
+        return f"{params.split} (validation fold {params.validation_fold}{test})"
     if params.split == "group":
-        return f"group (no group, e.g. patient, on both sides; {fold})"
+        return f"group (no group, e.g. patient, on both sides; {fold}{test})"
+    if params.split == "split":
+        return "split (the table's split column: train / validation / test rows)"
     if params.split == "official":
         return (f"official (the dataset's own split as published, patients on both sides "
-                f"kept; files without one split by group, {fold})")
+                f"kept; its test files are the validation part, as published results use "
+                f"them; files without one split by group, {fold})")
     if params.split == "official_patients":
         return (f"official_patients (the dataset's own split, each patient on both sides moved "
                 f"to the side holding most of its recordings, ties to train; files without one "
@@ -155,9 +169,11 @@ class Classification(Task):
         from modules.data.splits import split_notes_of
 
         run = ctx.run
-        train, validation, class_names = load_and_split(run, ctx.datasets, self.label_source)
-        if split_notes_of(train):
-            ctx.info["split_notes"] = split_notes_of(train)
+        parts, class_names = load_and_split(run, ctx.datasets, self.label_source)
+        if split_notes_of(parts.train):
+            ctx.info["split_notes"] = split_notes_of(parts.train)
+        if parts.note:
+            ctx.info["split_note"] = parts.note
         if run.n_classes is None:
             run.n_classes = len(class_names)
         elif run.n_classes != len(class_names):
@@ -165,7 +181,8 @@ class Classification(Task):
                              f"{len(class_names)} classes: {', '.join(class_names)}")
         if run.testing:
             run.n_example_plots = min(run.n_example_plots, 1)  # matplotlib: ~0.15 s a figure
-        ctx.train, ctx.validation = testing_subsets(run, train, validation)
+        ctx.train, ctx.validation, ctx.test = testing_subsets(run, parts.train, parts.validation,
+                                                              parts.test)
         ctx.class_names = class_names
 
     def frontend(self, ctx: JobContext) -> bool:
@@ -264,7 +281,7 @@ class Classification(Task):
         from modules.models.feature_mlp import adapt_standardization
         from modules.models.finetune import output_activation
         from modules.pipeline import evaluation_dataset
-        from modules.training_metrics import training_metrics
+        from modules.training_metrics import class_accuracy_wanted, training_metrics
 
         params = ctx.params
         network = self._built_network(ctx)
@@ -280,8 +297,11 @@ class Classification(Task):
         if standardized:
             print(f"standardised the inputs ({', '.join(standardized)}) on the "
                   f"{len(ctx.state['train_meta']['label'])} training examples")
+        # class_accuracy only where it is not accuracy again (imbalanced classes) or is followed
+        wanted = class_accuracy_wanted(ctx.state["train_meta"]["label"], params.target_metric)
         network.compile(optimizer=keras.optimizers.Adam(params.lr), loss=loss,
-                        metrics=training_metrics(params.task, params.n_classes, multi_label))
+                        metrics=training_metrics(params.task, params.n_classes, multi_label,
+                                                 class_accuracy=wanted))
         return network
 
     @staticmethod
@@ -309,15 +329,45 @@ class Classification(Task):
 
     # --- evaluation and report ----------------------------------------------------------------
     def evaluate(self, ctx: JobContext, model) -> dict:
-        from modules import evaluation
-
-        table, metrics = evaluation.evaluate_model(
-            model, ctx.state["val_ds"], ctx.state["val_meta"], ctx.validation["path"],
-            ctx.class_names, "validating best model", ctx.progress,
-            groups=evaluation.file_groups(ctx.validation), task=ctx.params.task or None)
+        table, metrics = self.scored(model, ctx.state["val_ds"], ctx.state["val_meta"],
+                                     ctx.validation, ctx.class_names, ctx.params,
+                                     "validating best model", ctx.progress)
         table.to_csv(ctx.path / "predictions.csv", index=False, float_format="%.9g")
         ctx.state["predictions"] = table
         return metrics
+
+    def scored(self, model, dataset, meta: dict, table: pd.DataFrame, class_names, params,
+               description: str, progress: bool) -> tuple[pd.DataFrame, dict]:
+        """(predictions, metrics) of ``model`` on one decoded part (``table``'s files)."""
+        from modules import evaluation
+
+        return evaluation.evaluate_model(model, dataset, meta, table["path"], class_names,
+                                         description, progress,
+                                         groups=evaluation.file_groups(table),
+                                         task=params.task or None)
+
+    def evaluate_test(self, ctx: JobContext, model) -> dict:
+        """The held-out test files, decoded only now (after training), through the best model
+        once; ``test_predictions.csv`` beside ``predictions.csv``."""
+        table, metrics, n_examples = self.evaluate_part(
+            model, ctx.test, ctx.params, ctx.class_names, ctx.parse, ctx.state["skipped"],
+            "test", "testing best model", ctx.progress, ctx.state["audio"])
+        table.to_csv(ctx.path / TEST_PREDICTIONS, index=False, float_format="%.9g")
+        ctx.state["test_examples"] = n_examples
+        return metrics
+
+    def evaluate_part(self, model, table: pd.DataFrame, params, class_names, parse, skipped,
+                      part: str, description: str, progress: bool, audio=None):
+        """(predictions, metrics, examples) of ``model`` on ``table``'s files, decoded and
+        parsed as the job decodes its validation files (a job's test part, and its replay)."""
+        from modules.pipeline import evaluation_dataset, fill_cache
+
+        decoded = decode_part(table, params, class_names, skipped, "memory", audio)
+        meta = fill_cache(decoded, len(table), f"decoding {part} audio", progress)
+        dataset = evaluation_dataset(decoded, parse, params.batch_size, len(meta["label"]))
+        predictions, metrics = self.scored(model, dataset, meta, table, class_names, params,
+                                           description, progress)
+        return predictions, metrics, len(meta["label"])
 
     def report(self, ctx: JobContext, metrics: dict, header: dict) -> str:
         from modules import reports
@@ -332,12 +382,14 @@ class Classification(Task):
             "split": describe_split(params),
             **({"split notes": describe_split_notes(info["split_notes"])}
                if info.get("split_notes") else {}),
+            **({"split note": info["split_note"]} if info.get("split_note") else {}),
             "training": f"{len(ctx.train)} files -> {len(ctx.state['train_meta']['label'])} "
                         f"examples" + (f" ({per_epoch})" if per_epoch else ""),
             "augmentation": "; ".join(f"{a.domain}: {a!r}" for a in ctx.augmentations) or "none",
             "task": params.task or "labels of the datasets",
             "validation": f"{len(ctx.validation)} files -> "
                           f"{len(ctx.state['val_meta']['label'])} examples",
+            **describe_test(ctx),
             "model": header["model"],
             "pretrained": _describe_pretrained(params, info.get("pretrained")),
             "input": f"{params.shape} from {info['parse_function']}",
@@ -357,6 +409,11 @@ class Classification(Task):
                                       path / "confusion_matrix.png",
                                       title=f"{title}: accuracy "
                                             f"{metrics['examples']['accuracy']:.3f}")
+        if "test" in metrics:
+            test = metrics["test"]["examples"]
+            reports.plot_confusion_matrix(test["confusion_matrix"], ctx.class_names,
+                                          path / "test_confusion_matrix.png",
+                                          title=f"{title}: test accuracy {test['accuracy']:.3f}")
         if "patients" in metrics["examples"]:
             reports.plot_patient_confusion(metrics["examples"]["patients"],
                                            path / "patient_confusion_matrix.png",
@@ -417,27 +474,49 @@ class Classification(Task):
         return validation, meta, eval_ds, skipped
 
     def replay(self, job, parse_function, progress: bool) -> ReplayComparison:
-        from modules import evaluation
-
         params, class_names = job.params, job.class_names
         validation, meta, eval_ds, skipped = self.replay_inputs(job, parse_function, progress)
-        table, metrics = evaluation.evaluate_model(
-            job.model, eval_ds, meta, validation["path"], class_names, "replaying", progress,
-            groups=evaluation.file_groups(validation), task=params.task or None)
+        table, metrics = self.scored(job.model, eval_ds, meta, validation, class_names, params,
+                                     "replaying", progress)
         recorded = job.recorded_metrics()
         difference = largest_probability_difference(job, table, class_names)
-        identical = bool(recorded) and all(
-            recorded.get(level, {}).get(key) == metrics[level][key]
-            for level in metrics for key in ("accuracy", "balanced_accuracy", "macro_f1",
-                                             "confusion_matrix"))
+        identical = bool(recorded) and self.same_metrics(recorded, metrics)
+        if job.has_test:  # the held-out part again, compared on its own
+            test_difference, same = self.replay_test(job, parse_function, skipped, metrics,
+                                                     recorded, progress)
+            difference, identical = max(difference, test_difference), identical and same
         text = _replay_text(job, metrics, recorded, difference, identical, skipped,
                             len(validation))
         return ReplayComparison(metrics, recorded, identical, difference, text)
 
+    def replay_test(self, job, parse_function, skipped, metrics: dict, recorded: dict,
+                    progress: bool) -> tuple[float, bool]:
+        """Replay ``job``'s test part into ``metrics["test"]``: (largest probability
+        difference from ``test_predictions.csv``, whether its metrics equal the recorded)."""
+        test = job.table("test")
+        parse = job.parse_builder(parse_function)(job.params)
+        table, metrics["test"], _ = self.evaluate_part(
+            job.model, test, job.params, job.class_names, parse, skipped, "test",
+            "replaying test", progress)
+        difference = largest_probability_difference(job, table, job.class_names,
+                                                    TEST_PREDICTIONS)
+        same = isinstance(recorded.get("test"), dict) and self.same_metrics(recorded["test"],
+                                                                            metrics["test"])
+        return difference, same
 
-def largest_probability_difference(job, table: pd.DataFrame, class_names) -> float:
-    """Largest difference between recorded and replayed class probabilities (NaN: none kept)."""
-    path = job.path / "predictions.csv"
+    @staticmethod
+    def same_metrics(recorded: dict, replayed: dict) -> bool:
+        """Whether every level's headline numbers and confusion matrix are as recorded."""
+        return all(recorded.get(level, {}).get(key) == replayed[level][key]
+                   for level in replayed if level != "test"
+                   for key in ("accuracy", "balanced_accuracy", "macro_f1", "confusion_matrix"))
+
+
+def largest_probability_difference(job, table: pd.DataFrame, class_names,
+                                   name: str = "predictions.csv") -> float:
+    """Largest difference between recorded (``name``) and replayed class probabilities (NaN:
+    none kept)."""
+    path = job.path / name
     if not path.exists():
         return float("nan")
     before = pd.read_csv(path)
@@ -449,18 +528,28 @@ def largest_probability_difference(job, table: pd.DataFrame, class_names) -> flo
                         - table[columns].to_numpy(np.float32)).max())
 
 
+def compared_levels(metrics: dict, recorded: dict) -> list[tuple[str, dict, dict]]:
+    """(name, replayed level, recorded level) of every level, the test part's named "test
+    examples", "test clips"... after the validation ones."""
+    levels = [(name, level, recorded.get(name) or {}) for name, level in metrics.items()
+              if name != "test" and isinstance(level, dict)]
+    test, was = metrics.get("test") or {}, recorded.get("test") or {}
+    return levels + [(f"test {name}", level, was.get(name) or {}) for name, level in test.items()]
+
+
 def _replay_text(job, metrics, recorded, difference, identical, skipped, n_files) -> str:
     from modules import reports
 
     header = {"replay of": str(job.path),
               "replayed": dt.datetime.now().isoformat(timespec="seconds"),
-              "model": str(job.path / "best_model.keras"), "validation files": n_files}
+              "model": str(job.path / "best_model.keras"), "validation files": n_files,
+              **({"test files": len(job.table("test"))} if job.has_test else {})}
     text = reports.format_report(header, metrics, job.class_names, skipped.items())
     lines = ["Comparison with the recorded job", "--------------------------------"]
-    for level in metrics:
-        was = recorded.get(level, {}).get("accuracy")
-        lines.append(f"{level}: recorded accuracy {was if was is None else f'{was:.6f}'}, "
-                     f"replayed {metrics[level]['accuracy']:.6f}")
+    for name, level, was_level in compared_levels(metrics, recorded):
+        was = was_level.get("accuracy")
+        lines.append(f"{name}: recorded accuracy {was if was is None else f'{was:.6f}'}, "
+                     f"replayed {level['accuracy']:.6f}")
     lines.append(f"largest difference in any class probability: {difference:.3g}")
     lines.append("IDENTICAL to the recorded metrics" if identical
                  else "DIFFERENT from the recorded metrics")

@@ -18,20 +18,21 @@ def resolve_path(path: str | Path) -> Path:
 
 def load_and_split(run, datasets: dict, label_source: str | None = None,
                    multi_label: bool = False):
-    """(train, validation, class_names) of the flagged datasets, split as ``run`` says; the
-    one place that turns a job block's data settings into its two parts. ``label_source``:
-    None for the datasets' own labels, or a respiratory task ("pneumonia", "cw"). Unless
-    ``multi_label``, a file with several classes (or none) is refused, not given one of them."""
-    from modules.data import load_datasets, split_table
+    """(:class:`modules.data.SplitParts`, class_names) of the flagged datasets, split as ``run``
+    says: the one place that turns a job block's data settings into its train, validation and
+    held-out test parts. ``label_source``: None for the datasets' own labels, or a respiratory
+    task ("pneumonia", "cw"). Unless ``multi_label``, a file with several classes (or none) is
+    refused, not given one of them."""
+    from modules.data import load_datasets, split_parts
 
     table, class_names = load_datasets(datasets, data_root=resolve_path(run.data_root),
                                        task=label_source)
     if not multi_label:
         check_single_label(table)
-    train, validation = split_table(table, method=run.split, validation_fold=run.validation_fold,
-                                    validation_size=run.validation_size, seed=run.seed,
-                                    n_folds=run.n_folds)
-    return train, validation, class_names
+    parts = split_parts(table, method=run.split, validation_fold=run.validation_fold,
+                        validation_size=run.validation_size, seed=run.seed, n_folds=run.n_folds,
+                        test_fold=run.test_fold)
+    return parts, class_names
 
 
 def check_single_label(table: pd.DataFrame) -> None:
@@ -52,14 +53,16 @@ def check_single_label(table: pd.DataFrame) -> None:
             f"class of each file")
 
 
-def testing_subsets(run, train: pd.DataFrame, validation: pd.DataFrame):
-    """A testing job's small subsets of both parts (``testing_files_per_class`` each)."""
+def testing_subsets(run, *parts: pd.DataFrame) -> tuple:
+    """A testing job's small subsets of its parts (``testing_files_per_class`` each; an empty
+    part stays empty)."""
     from modules.data import testing_subset
 
     if not run.testing:
-        return train, validation
-    return (testing_subset(train, run.testing_files_per_class, seed=run.seed),
-            testing_subset(validation, run.testing_files_per_class, seed=run.seed))
+        return parts
+    return tuple(part if part.empty
+                 else testing_subset(part, run.testing_files_per_class, seed=run.seed)
+                 for part in parts)
 
 
 def adopt_model_frontend(run, model_spec) -> None:
@@ -140,7 +143,8 @@ def job_callbacks(params, job_dir: Path, tracker, first: list = (), resumed=None
     ``resumed``: the state a resumed job goes on from)."""
     import keras
 
-    from modules.callbacks import BestModelCheckpoint, SaveResumeState, SetEpochClock
+    from modules.callbacks import (BestModelCheckpoint, EpochCSVLogger, SaveResumeState,
+                                   SetEpochClock)
     from modules.tracking import TrackerCallback
     from modules.training_metrics import metric_direction
 
@@ -152,7 +156,7 @@ def job_callbacks(params, job_dir: Path, tracker, first: list = (), resumed=None
         learning_rate_callback(params, direction),
         keras.callbacks.TerminateOnNaN(),
         TrackerCallback(tracker),
-        keras.callbacks.CSVLogger(str(job_dir / "history.csv"), append=resumed is not None),
+        EpochCSVLogger(str(job_dir / "history.csv"), append=resumed is not None),
     ]
     return [*callbacks, SaveResumeState(job_dir, callbacks, resumed)]
 

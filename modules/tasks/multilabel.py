@@ -19,8 +19,8 @@ import datetime as dt
 
 from modules.jobs import atomic_write_text
 from modules.tasks.base import JobContext, ReplayComparison, Task
-from modules.tasks.classification import (Classification, describe_split,
-                                          largest_probability_difference)
+from modules.tasks.classification import (Classification, compared_levels, describe_split,
+                                          describe_test, largest_probability_difference)
 from modules.tasks.common import load_and_split, testing_subsets
 from modules.tasks.registry import register_task
 
@@ -34,7 +34,8 @@ class MultiLabel(Classification):
 
     explains = False
     multi_label = True
-    artifacts = ("predictions.csv", "per_class.png", "augmentation.json")
+    artifacts = ("predictions.csv", "per_class.png", "augmentation.json",
+                 "test_predictions.csv")
     listed = {"best_map": "mAP", "best_micro_f1": "micro F1"}
 
     def __init__(self):
@@ -59,14 +60,17 @@ class MultiLabel(Classification):
 
     def load_data(self, ctx: JobContext) -> None:
         run = ctx.run
-        train, validation, class_names = load_and_split(run, ctx.datasets, multi_label=True)
+        parts, class_names = load_and_split(run, ctx.datasets, multi_label=True)
+        if parts.note:
+            ctx.info["split_note"] = parts.note
         if run.n_classes not in (None, len(class_names)):
             raise ValueError(f"parameters.n_classes is {run.n_classes}, but the data has "
                              f"{len(class_names)} classes: {', '.join(class_names)}")
         run.n_classes = len(class_names)
         if run.testing:
             run.n_example_plots = 0
-        ctx.train, ctx.validation = testing_subsets(run, train, validation)
+        ctx.train, ctx.validation, ctx.test = testing_subsets(run, parts.train, parts.validation,
+                                                              parts.test)
         ctx.class_names = class_names
 
     def network(self, ctx: JobContext):
@@ -90,14 +94,18 @@ class MultiLabel(Classification):
         return network
 
     def evaluate(self, ctx: JobContext, model) -> dict:
-        from modules.multilabel_metrics import evaluate_multilabel
-
-        table, metrics = evaluate_multilabel(
-            model, ctx.state["val_ds"], ctx.state["val_meta"], ctx.validation["path"],
-            ctx.class_names, ctx.params.multilabel_threshold, "validating best model",
-            ctx.progress)
+        table, metrics = self.scored(model, ctx.state["val_ds"], ctx.state["val_meta"],
+                                     ctx.validation, ctx.class_names, ctx.params,
+                                     "validating best model", ctx.progress)
         table.to_csv(ctx.path / "predictions.csv", index=False, float_format="%.9g")
         return metrics
+
+    def scored(self, model, dataset, meta: dict, table, class_names, params, description: str,
+               progress: bool):
+        from modules.multilabel_metrics import evaluate_multilabel
+
+        return evaluate_multilabel(model, dataset, meta, table["path"], class_names,
+                                   params.multilabel_threshold, description, progress)
 
     def report(self, ctx: JobContext, metrics: dict, header: dict) -> str:
         from modules.multilabel_metrics import format_report
@@ -109,10 +117,12 @@ class MultiLabel(Classification):
             "task": "multilabel (every class of a clip; sigmoid head, binary cross-entropy)",
             "classes": f"{len(ctx.class_names)}: {', '.join(ctx.class_names)}",
             "split": describe_split(params),
+            **({"split note": ctx.info["split_note"]} if ctx.info.get("split_note") else {}),
             "training": f"{len(ctx.train)} files -> "
                         f"{len(ctx.state['train_meta']['label'])} examples",
             "validation": f"{len(ctx.validation)} files -> "
                           f"{len(ctx.state['val_meta']['label'])} examples",
+            **describe_test(ctx),
             "augmentation": "; ".join(f"{a.domain}: {a!r}" for a in ctx.augmentations) or "none",
             "threshold": f"{params.multilabel_threshold:g} (a class is present from this "
                          f"probability on)",
@@ -137,19 +147,26 @@ class MultiLabel(Classification):
                 if level.get(name) is not None}
 
     def replay(self, job, parse_function, progress: bool) -> ReplayComparison:
-        from modules.multilabel_metrics import evaluate_multilabel
-
         params, class_names = job.params, job.class_names
         validation, meta, eval_ds, skipped = self.replay_inputs(job, parse_function, progress)
-        table, metrics = evaluate_multilabel(job.model, eval_ds, meta, validation["path"],
-                                             class_names, params.multilabel_threshold,
-                                             "replaying", progress)
+        table, metrics = self.scored(job.model, eval_ds, meta, validation, class_names, params,
+                                     "replaying", progress)
         recorded = job.recorded_metrics()
         difference = largest_probability_difference(job, table, class_names)
-        identical = bool(recorded) and all(recorded.get(level) == _plain(metrics[level])
-                                           for level in metrics)
+        identical = bool(recorded) and self.same_metrics(recorded, metrics)
+        if job.has_test:  # the held-out part again, compared on its own
+            test_difference, same = self.replay_test(job, parse_function, skipped, metrics,
+                                                     recorded, progress)
+            difference, identical = max(difference, test_difference), identical and same
         text = _replay_text(job, metrics, recorded, difference, identical, skipped)
         return ReplayComparison(metrics, recorded, identical, difference, text)
+
+
+    @staticmethod
+    def same_metrics(recorded: dict, replayed: dict) -> bool:
+        """Whether every level is exactly as recorded."""
+        return all(recorded.get(level) == _plain(replayed[level])
+                   for level in replayed if level != "test")
 
 
 def _plain(level: dict) -> dict:
@@ -169,10 +186,9 @@ def _replay_text(job, metrics, recorded, difference, identical, skipped) -> str:
               "model": str(job.path / "best_model.keras")}
     text = format_report(header, metrics, job.class_names, skipped.items())
     lines = ["Comparison with the recorded job", "--------------------------------"]
-    for level in metrics:
-        was = recorded.get(level, {}).get("mean_average_precision")
-        now = metrics[level]["mean_average_precision"]
-        lines.append(f"{level}: recorded mAP {'n/a' if was is None else f'{was:.6f}'}, "
+    for name, level, was_level in compared_levels(metrics, recorded):
+        was, now = was_level.get("mean_average_precision"), level["mean_average_precision"]
+        lines.append(f"{name}: recorded mAP {'n/a' if was is None else f'{was:.6f}'}, "
                      f"replayed {'n/a' if now is None else f'{now:.6f}'}")
     lines.append(f"largest difference in any class probability: {difference:.3g}")
     lines.append("IDENTICAL to the recorded metrics" if identical

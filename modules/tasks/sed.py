@@ -48,7 +48,12 @@ class SoundEventDetection(Task):
         run = ctx.run
         if run.split == "auto":
             run.split = "group"  # clips of one recording never on both sides
-        train, validation, _ = load_and_split(run, ctx.datasets)
+        parts, _ = load_and_split(run, ctx.datasets)
+        if not parts.test.empty:
+            raise ValueError(f"split {run.split!r} gives a held-out test part of "
+                             f"{len(parts.test)} clip folders, and task 'sed' does not evaluate "
+                             f"one yet: leave test_fold unset, or mark those rows 'validation'")
+        train, validation = parts.train, parts.validation
         check_no_group_leak(train, validation)
         ctx.train, ctx.validation = testing_subsets(run, train, validation)
         clips = ctx.state["clips"] = (clips_of(ctx.train), clips_of(ctx.validation))

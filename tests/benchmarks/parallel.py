@@ -62,7 +62,7 @@ def metrics_by_block(cache: Path) -> dict:
     found = {}
     for job in (cache / "esc10").glob("*/*_testing"):
         info = json.loads((job / "job.json").read_text())
-        found[info["block"]] = json.loads((job / "metrics.json").read_text())
+        found[info["job_block"]] = json.loads((job / "metrics.json").read_text())
     return found
 
 
