@@ -157,7 +157,7 @@ def test_the_test_part_is_reported_apart_everywhere(jobs):
     assert rows[0][column:].split()[0] == f"{metrics['test']['examples']['accuracy']:.4f}"
 
     page = read(job, "report.html")
-    assert 'id="test"' in page and "test accuracy" in page
+    assert 'id="validation"' in page and 'id="test"' in page and "test accuracy" in page
 
 
 def test_a_replay_gives_the_test_numbers_again(jobs):

@@ -122,6 +122,7 @@ def results_section(metrics: dict, class_names, job_dir: Path) -> str:
     parts = [level_part(name, metrics[name], class_names, job_dir) for name in levels]
     test = metrics.get("test")
     if isinstance(test, dict) and test:  # the held-out part, after the validation numbers
+        parts.insert(0, '<h3 id="validation">Validation part (it chose the best epoch)</h3>')
         parts.append('<h3 id="test">Test part (held out: the best model evaluated once, after '
                      "training; nothing was chosen on it)</h3>")
         if (job_dir / "test_confusion_matrix.png").is_file():
