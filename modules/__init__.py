@@ -5,7 +5,7 @@ from pathlib import Path
 
 # TensorFlow's C++ INFO/WARNING chatter (the CPU-feature note) buries the job's own output; set
 # before anything imports TensorFlow, and a user's own level wins. The oneDNN line printed twice at
-# import ignores it (absl logging, in libtensorflow_framework and the profiler plugin): see README.
+# import ignores it (absl logging): the command line leaves it out (modules/startup.py).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

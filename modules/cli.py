@@ -18,7 +18,9 @@
         (auDeep's representation-learning workflow: see modules/commands/preprocess.py)
 
 Each command is a module of :mod:`modules.commands` that registers its parser and handler; this
-module only builds the parser from them, parses and dispatches.
+module only builds the parser from them, parses and dispatches. TensorFlow is imported first,
+without its start-up lines (:mod:`modules.startup`), unless a command registers
+``uses_tensorflow=False`` (listing jobs, inspecting data, comparing jobs start in a second).
 
 Errors: an error the user can fix (a :class:`modules.errors.UserError`, e.g. an unknown dataset
 or parameter in a trainer file, a job folder that cannot be replayed, a checkpoint refused as
@@ -41,6 +43,7 @@ from modules.commands.common import CommandError
 from modules.commands.convert import convert_checkpoint
 from modules.commands.jobs import list_jobs_table
 from modules.commands.train import DEFAULT_MODE, find_trainer, run_trainer
+from modules.startup import import_tensorflow_quietly
 
 __all__ = ["DEFAULT_MODE", "build_parser", "convert_checkpoint", "find_trainer",
            "list_jobs_table", "main", "run_trainer"]
@@ -61,6 +64,8 @@ def main(argv=None) -> int:
     from modules.errors import UserError, one_line
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "uses_tensorflow", True):  # light commands say they do not
+        import_tensorflow_quietly()
     try:
         return args.handler(args)
     except UserError as error:

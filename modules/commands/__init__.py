@@ -2,7 +2,9 @@
 
 A command module has ``register(subparsers)``, which adds the command's parser and sets its
 handler (``parser.set_defaults(handler=...)``); the handler takes the parsed arguments and
-returns the exit code. Expected user errors end in ``SystemExit("one line")``. A command module
+returns the exit code; ``uses_tensorflow=False`` beside it tells the CLI not to load
+TensorFlow first (see :mod:`modules.startup`). Expected user errors end in
+``SystemExit("one line")``. A command module
 imports only ``argparse`` and light helpers at the top and the modules that do the work inside
 its handler, so ``spectrain --help`` stays fast.
 

@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     compare.add_argument("--output", type=Path, metavar="FILE",
                          help="the page to write (a new file; default: a stamped "
                               "compare-<time>.html in the jobs' mode folder)")
-    compare.set_defaults(handler=run)
+    compare.set_defaults(handler=run, uses_tensorflow=False)
 
 
 def run(args) -> int:

@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     raw.add_argument("--layout", metavar="NAME",
                      help="read the folder as this layout instead of detecting it (the names "
                           "are listed when detection is unsure)")
-    raw.set_defaults(handler=run_raw)
+    raw.set_defaults(handler=run_raw, uses_tensorflow=False)
     netcdf = what.add_parser("netcdf", help="a feature set (.nc): instances, labels, folds")
     netcdf.add_argument("--input", required=True, type=Path)
     netcdf.set_defaults(handler=run_netcdf)

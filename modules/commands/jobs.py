@@ -1,5 +1,5 @@
-"""``spectrain jobs [MODE[/TRAINER]]``: the job folders with their status and validation
-numbers."""
+"""``spectrain jobs [MODE[/TRAINER]]``: the job folders with their status, validation and
+held-out test numbers."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ def list_jobs_table(cache_root: Path, selector: str | None) -> str:
 
 def register(subparsers) -> None:
     jobs = subparsers.add_parser(
-        "jobs", help="list jobs with their status and validation accuracy")
+        "jobs", help="list jobs with their status, validation and held-out test numbers")
     jobs.add_argument("selector", nargs="?", help="MODE or MODE/TRAINER")
     jobs.add_argument("--cache-root", default=str(PROJECT_ROOT / "cache"))
-    jobs.set_defaults(handler=run)
+    jobs.set_defaults(handler=run, uses_tensorflow=False)
 
 
 def cache_line(cache_root: Path) -> str:
