@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import textwrap
 
+import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile
 
@@ -148,11 +150,13 @@ def test_a_multi_label_panns_pack_trains_a_multilabel_job(tmp_path):
     names = [f"Y{k:011d}.wav" for k in range(12)] + AUDIOSET_NAMES
     targets = [[k % 2, (k // 2) % 2, k % 3 == 0] for k in range(len(names))]
     pack = panns_pack(tmp_path / "workspace" / "balanced.h5", names, targets)
+    with h5py.File(pack, "a") as hf:  # spectrain's fold dataset beside PANNs' (modules.data.packs)
+        hf.create_dataset("fold", data=np.arange(len(names), dtype=np.int32) % 3 + 1)
     trainer = tagging_trainer(tmp_path, pack, """
         parameters.audio_length = 0.5
         parameters.step_size = 0.5
         parameters.hop_length = 128
-        parameters.validation_size = 0.34
+        parameters.split, parameters.validation_fold, parameters.test_fold = "fold", 2, 3
         """, "functools.partial(baseline_cnn, filters=(4,), multi_label=True)")
     run_trainer(trainer, testing=True, cache_root=str(tmp_path / "cache"), progress=False)
     [job] = (tmp_path / "cache" / "tagging" / "train1").glob("*_testing")
@@ -160,7 +164,14 @@ def test_a_multi_label_panns_pack_trains_a_multilabel_job(tmp_path):
     assert "classes:      3: Speech, Music, Dog" in (job / "report.txt").read_text()
     metrics = json.loads((job / "metrics.json").read_text())
     assert set(metrics["examples"]["per_class"]) == {"Speech", "Music", "Dog"}
-    assert replay_job(job, progress=False).identical
+    # fold 3 held out: evaluated once after training, reported apart, replayed
+    assert set(metrics["test"]["examples"]["per_class"]) == {"Speech", "Music", "Dog"}
+    test_rows = pd.read_csv(job / "test.csv")
+    assert set(test_rows["fold"]) == {3} and len(pd.read_csv(job / "test_predictions.csv"))
+    assert "Test (held out, best model evaluated once after training), per example" in (
+        job / "report.txt").read_text()
+    replayed = replay_job(job, progress=False)
+    assert replayed.identical and "test" in replayed.metrics
 
 
 def test_a_softmax_model_is_refused_for_a_multilabel_job(tmp_path):
