@@ -158,6 +158,7 @@ def test_the_test_part_is_reported_apart_everywhere(jobs):
 
     page = read(job, "report.html")
     assert 'id="validation"' in page and 'id="test"' in page and "test accuracy" in page
+    assert "9 files, held out" in page
 
 
 def test_a_replay_gives_the_test_numbers_again(jobs):
@@ -182,3 +183,4 @@ def test_train_and_test_rows_only_carve_validation_out_of_train_and_say_so(jobs)
                                                             "Rooster": 3}  # stratified
     report = read(job, "report.txt")
     assert "validation is 9 of its 33 training rows" in report
+    assert "validation is 9 of its 33 training rows" in read(job, "report.html")

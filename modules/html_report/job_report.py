@@ -206,6 +206,9 @@ def facts_table(job: Job) -> str:
              ("duration", _duration(info.get("duration_s"))), ("epochs", epochs),
              ("devices", ", ".join(info.get("devices", [])) or None),
              ("host", info.get("host")),
+             ("test part", f"{info['test_files']} files, held out: evaluated once with the best "
+                           "model, after training" if info.get("test_files") else None),
+             ("split note", info.get("split_note")),
              ("cross-validation", f"{cv['run']} fold {cv['fold']}" if cv else None),
              ("resumed", "; ".join(f"after {r.get('after')} at epoch {r.get('from_epoch')}"
                                    for r in info.get("resumed", [])) or None)]
