@@ -141,8 +141,14 @@ def test_a_split_value_that_is_not_train_validation_or_test_is_refused():
     table = make_table([{"path": "/1.wav", "label": "a", "split": "train"},
                         {"path": "/2.wav", "label": "a", "split": "dev"},
                         {"path": "/3.wav", "label": "a", "split": "test"}])
-    with pytest.raises(ValueError, match=r"1 row\(s\) have a split that is not train.*/2.wav"):
+    with pytest.raises(ValueError, match=r"1 row\(s\) have no split or one that is not train.*"
+                                         r"/2.wav: 'dev'"):
         split_parts(table, "split")
+    unsplit = make_table([{"path": "/1.wav", "label": "a", "split": "train"},
+                          {"path": "/2.wav", "label": "a"}, {"path": "/3.wav", "label": "a",
+                                                             "split": "test"}])
+    with pytest.raises(ValueError, match=r"/2.wav: no split\)"):
+        split_parts(unsplit, "split")
 
 
 def test_test_fold_of_a_fold_split():

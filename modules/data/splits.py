@@ -305,9 +305,10 @@ def _split_column_parts(table: pd.DataFrame, validation_size: float, seed: int,
     known = splits.isin(("train", "validation", "test")).to_numpy(dtype=bool)
     if not known.all():
         first = table.iloc[int(np.flatnonzero(~known)[0])]
-        raise ValueError(f"split method 'split': {int((~known).sum())} row(s) have a split "
-                         f"that is not train, validation or test (first: {first['path']}: "
-                         f"{first['split']!r}); the table has {counts}")
+        value = "no split" if pd.isna(first["split"]) else repr(first["split"])
+        raise ValueError(f"split method 'split': {int((~known).sum())} row(s) have no split or "
+                         f"one that is not train, validation or test (first: {first['path']}: "
+                         f"{value}); the table has {counts}")
     masks = {name: (splits == name).to_numpy(dtype=bool) for name in ("train", "validation",
                                                                       "test")}
     if not masks["train"].any() or not (masks["validation"].any() or masks["test"].any()):
