@@ -464,7 +464,8 @@ class Classification(Task):
 
         params = job.params
         validation = job.table("validation")
-        print(f"replaying {job.path} ({len(validation)} validation files, "
+        test = f" and {len(job.table('test'))} held-out test" if job.has_test else ""
+        print(f"replaying {job.path} ({len(validation)} validation{test} files, "
               f"recorded best epoch {job.info.get('best_epoch', '?')})")
         parse = job.parse_builder(parse_function)(params)
         skipped = SkippedFiles()
