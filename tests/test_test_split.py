@@ -120,6 +120,8 @@ def test_epochs_and_job_blocks_are_counted_from_1_everywhere_a_person_reads_them
     job = jobs["first"]
     history = pd.read_csv(job / "history.csv")
     assert history["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+    # balanced classes (8 of each): mean per-class recall would only repeat accuracy
+    assert not {"class_accuracy", "val_class_accuracy"} & set(history.columns)
     info = json.loads(read(job, "job.json"))
     best = int(history.loc[history["val_loss"].idxmin(), "epoch"])
     assert info["best_epoch"] == best == json.loads(read(job, "metrics.json"))["best_epoch"]
