@@ -158,6 +158,11 @@ def test_the_test_part_is_reported_apart_everywhere(jobs):
     column = header.index("test accuracy")
     assert rows[0][column:].split()[0] == f"{metrics['test']['examples']['accuracy']:.4f}"
 
+    from modules.html_report.compare import headline, open_jobs
+
+    [compared] = open_jobs([job])  # spectrain compare's numbers: the test part's beside
+    assert headline(compared)["test accuracy"] == metrics["test"]["examples"]["accuracy"]
+
     page = read(job, "report.html")
     assert 'id="validation"' in page and 'id="test"' in page and "test accuracy" in page
     assert "9 files, held out" in page
