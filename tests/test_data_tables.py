@@ -182,11 +182,36 @@ def test_manifest_errors(tmp_path):
                                          r"label"):
         load_manifest(manifest)
     manifest.write_text("path,label,split\na.wav,dog,holdout\n")
-    with pytest.raises(ValueError, match="'split' must be one of"):
+    with pytest.raises(ValueError, match=r"m\.csv: manifest has no usable rows \(1 skipped: "
+                                         r".*line 2: split 'holdout' is not one of train"):
         load_manifest(manifest)
-    manifest.write_text("path,label,fold\na.wav,dog,1.5\n")
-    with pytest.raises(ValueError, match="'fold' must hold whole numbers"):
-        load_manifest(manifest)
+
+
+def test_bad_manifest_rows_are_reported_and_skipped_and_the_rest_is_read(tmp_path, capsys):
+    from modules.data import skipped_of
+
+    # A spreadsheet's CSV export: CRLF line ends, a trailing empty cell, a blank line
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(b"path,label,fold,split\r\n"
+                         b"a.wav,dog,1,train\r\n"
+                         b"b.wav,dog,1.5,train\r\n"        # line 3: fold not whole
+                         b"c.wav,cat,2,holdout\r\n"        # line 4: unknown split
+                         b",cat,2,test\r\n"                # line 5: no path
+                         b"\r\n"
+                         b"e.wav,cat,2,Test,\r\n"          # line 7: an empty extra cell is fine
+                         b"f.wav,cat,2,test,oops\r\n"      # line 8: a cell more than the header
+                         b"g.wav,cat,3.0,validation\r\n")
+    table = load_manifest(manifest)
+    assert [Path(p).name for p in table["path"]] == ["a.wav", "e.wav", "g.wav"]
+    assert table["fold"].tolist() == [1, 2, 3] and table["split"].tolist() == [
+        "train", "test", "validation"]
+    skipped = skipped_of(table)
+    assert [row.split(", line ")[1].split(":")[0] for row in skipped] == ["3", "4", "5", "8"]
+    assert "fold '1.5' is not a whole number" in skipped[0]
+    assert "split 'holdout' is not one of" in skipped[1] and "empty 'path'" in skipped[2]
+    assert "5 cells, and the header names 4 columns" in skipped[3]
+    printed = capsys.readouterr().out
+    assert "4 row(s) skipped" in printed and "line 4: split 'holdout'" in printed
 
 
 # --- load_auto -----------------------------------------------------------------------------------

@@ -12,42 +12,56 @@ import numpy as np
 import pandas as pd
 
 from .layouts import register_layout
+from .rows import SkippedRow, attach_skipped, read_delimited, report_skipped, whole_number
 from .schema import SPLIT_VALUES, PathArg, make_table
 
 
-def _read_manifest(csv_path: Path) -> pd.DataFrame:
-    """The manifest's rows, with ``path`` and ``label`` present and non-empty."""
-    manifest = pd.read_csv(csv_path, dtype={"path": str, "label": str, "split": str,
-                                            "group": str, "annotation": str})
-    manifest.columns = [str(column).strip() for column in manifest.columns]
-    missing = [column for column in ("path", "label") if column not in manifest.columns]
+COLUMNS = ("path", "label", "fold", "split", "group", "annotation")  # others are ignored
+
+
+def _read_manifest(csv_path: Path) -> tuple[pd.DataFrame, list[SkippedRow]]:
+    """The manifest's usable rows (text; "" as NaN) and the rows left out, each with its line
+    and reason: a bad row never costs the rest of the file."""
+    rows = read_delimited(csv_path, ",")
+    if not rows:
+        raise ValueError(f"{csv_path}: manifest is empty")
+    header = rows[0][1]
+    missing = [column for column in ("path", "label") if column not in header]
     if missing:
         raise ValueError(f"{csv_path}: manifest is missing required column(s) "
-                         f"{', '.join(missing)}; found {', '.join(manifest.columns) or 'none'}")
-    for column in ("path", "label"):
-        empty = manifest[column].isna() | (manifest[column].str.strip() == "")
-        if empty.any():
-            lines = ", ".join(str(i + 2) for i in manifest.index[empty][:10])
-            raise ValueError(f"{csv_path}: empty '{column}' on line(s) {lines}")
-    return manifest
-
-
-def _check_fold_and_split(manifest: pd.DataFrame, csv_path: Path) -> None:
-    """Folds as whole numbers (Int64), splits lower-cased and among :data:`SPLIT_VALUES`."""
+                         f"{', '.join(missing)}; found {', '.join(header) or 'none'}")
+    records, skipped = [], []
+    for line, cells in rows[1:]:
+        record = dict(zip(header, cells + [""] * (len(header) - len(cells))))
+        problem = _row_problem(record, len(cells) - len(header), cells)
+        if problem:
+            skipped.append(SkippedRow(str(csv_path), line, problem))
+            continue
+        records.append({column: record.get(column, "") for column in COLUMNS if column in header})
+    manifest = pd.DataFrame(records, columns=[c for c in COLUMNS if c in header], dtype=object)
+    manifest = manifest.replace("", np.nan)
     if "fold" in manifest:
-        folds = pd.to_numeric(manifest["fold"], errors="coerce")
-        bad = (folds.notna() & (folds != folds.round())) | (folds.isna() & manifest["fold"].notna())
-        if bad.any():
-            values = ", ".join(map(repr, manifest.loc[bad, "fold"].unique()[:5]))
-            raise ValueError(f"{csv_path}: 'fold' must hold whole numbers, got {values}")
-        manifest["fold"] = folds.astype("Int64")
+        manifest["fold"] = pd.array([whole_number(f) if isinstance(f, str) else None
+                                     for f in manifest["fold"]], dtype="Int64")
     if "split" in manifest:
-        manifest["split"] = manifest["split"].str.strip().str.lower()
-        bad = manifest["split"].notna() & ~manifest["split"].isin(SPLIT_VALUES)
-        if bad.any():
-            values = ", ".join(map(repr, manifest.loc[bad, "split"].unique()[:5]))
-            raise ValueError(f"{csv_path}: 'split' must be one of {', '.join(SPLIT_VALUES)} "
-                             f"or empty, got {values}")
+        manifest["split"] = manifest["split"].str.lower()
+    return manifest, skipped
+
+
+def _row_problem(record: dict, extra_cells: int, cells: list) -> str | None:
+    """Why a manifest row cannot be used (None: it can)."""
+    if extra_cells > 0 and any(cells[-extra_cells:]):
+        return f"{len(cells)} cells, and the header names {len(cells) - extra_cells} columns"
+    for column in ("path", "label"):
+        if not record[column]:
+            return f"empty '{column}'"
+    fold = record.get("fold", "")
+    if fold and whole_number(fold) is None:
+        return f"fold {fold!r} is not a whole number"
+    split = record.get("split", "")
+    if split and split.lower() not in SPLIT_VALUES:
+        return f"split {split!r} is not one of {', '.join(SPLIT_VALUES)} (or empty)"
+    return None
 
 
 def load_manifest(csv_path: PathArg) -> pd.DataFrame:
@@ -57,25 +71,29 @@ def load_manifest(csv_path: PathArg) -> pd.DataFrame:
     Relative paths (``path``, ``annotation``) are relative to the CSV file's folder. Rows keep
     the manifest's order.
     ``split`` values must be "train", "validation" or "test" (or empty). Other columns are
-    ignored.
+    ignored. A row with an empty path or label, a fold that is not a whole number, another
+    split value, or more cells than the header is reported (line and reason) and left out
+    (``attrs["skipped_rows"]``); the rest of the file is read.
     """
     csv_path = Path(csv_path).expanduser()
     if not csv_path.is_file():
         raise FileNotFoundError(f"{csv_path}: manifest file not found")
     csv_path = csv_path.resolve()
-    manifest = _read_manifest(csv_path)
+    manifest, skipped = _read_manifest(csv_path)
+    report_skipped(skipped, str(csv_path))
+    if manifest.empty:
+        reasons = "; ".join(str(row) for row in skipped[:3])
+        raise ValueError(f"{csv_path}: manifest has no usable rows"
+                         + (f" ({len(skipped)} skipped: {reasons})" if skipped else ""))
     # normpath folds "../" away without resolving symbolic links the user may rely on.
     manifest["path"] = [os.path.normpath(csv_path.parent / Path(path).expanduser())
-                        for path in manifest["path"].str.strip()]
+                        for path in manifest["path"]]
     if "annotation" in manifest:
         manifest["annotation"] = [
             np.nan if pd.isna(path) or not str(path).strip()
             else os.path.normpath(csv_path.parent / Path(str(path).strip()).expanduser())
             for path in manifest["annotation"]]
-    _check_fold_and_split(manifest, csv_path)
-    if manifest.empty:
-        raise ValueError(f"{csv_path}: manifest has no rows")
-    return make_table(manifest, dataset=csv_path.stem)
+    return attach_skipped(make_table(manifest, dataset=csv_path.stem), skipped)
 
 
 def is_manifest(path: Path) -> bool:
