@@ -30,7 +30,7 @@ def job(tmp_path_factory):
     root = tmp_path_factory.mktemp("sed")
     events = pd.concat([make_long_recording(root / "recordings" / f"rec{i}.wav", SPEC, 60.0,
                                             sr=SR, seed=i, snr_db=12.0)
-                        for i in range(5)], ignore_index=True)
+                        for i in range(6)], ignore_index=True)
     write_events_csv(events, root / "recordings" / "events.csv")
     make_clips(events, root / "clips", clip_length=8.0, seed=0, progress=False)
     trainer = root / "trainers" / "wildlife" / "train1.py"
@@ -56,6 +56,8 @@ def job(tmp_path_factory):
         parameters.batch_size = 8
         parameters.lr = 3e-3
         parameters.n_example_plots = 2
+        # one recording a fold: 4 to train on, 1 to validate, and the 6th held out as the test
+        parameters.n_folds, parameters.test_fold = 6, 6
         launch_job({{"Mixed": 1}}, functools.partial(sed_crnn, filters=(8, 16), time_pool=(2, 2),
                                                      rnn_units=16), [], [], spec_parser)
     """))
@@ -72,17 +74,26 @@ def test_a_sed_job_writes_its_folder_and_replays(job):
                  "best_model.keras", "validation_events.csv", "train.csv", "validation.csv"):
         assert (folder / name).is_file(), name
     assert len(list((folder / "examples").glob("*.png"))) == 2
-    train = pd.read_csv(folder / "train.csv")
-    validation = pd.read_csv(folder / "validation.csv")
-    assert not set(train["group"]) & set(validation["group"])  # recordings on one side only
+    train, validation, test = (pd.read_csv(folder / f"{part}.csv")
+                               for part in ("train", "validation", "test"))
+    groups = [set(part["group"]) for part in (train, validation, test)]
+    assert len(groups[1]) == len(groups[2]) == 1 and len(set.union(*groups)) == 6
+    assert sum(map(len, groups)) == 6  # every recording on one side only
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["frames"]["micro"]["f1"] > 0.6
+    # the held-out recording: its windows cut and evaluated once, after training
+    assert {"frames", "events"} <= set(metrics["test"]) and metrics["test"]["n_windows"] > 0
+    assert (folder / "test_events.csv").is_file()
+    assert np.load(folder / "test_predictions.npz")["activity"].shape[1:] == (8, 2)
     report = (folder / "report.txt").read_text()
     assert "Frame level" in report and "Event level" in report
+    assert "Test (held out, best model evaluated once after training)" in report
     activity = np.load(folder / "predictions.npz")["activity"]
     assert activity.shape[1:] == (8, 2)
     result = replay_job(folder, progress=False)
     assert result.identical and result.max_probability_difference == 0.0
+    assert "test frame F1 (micro): recorded" in result.report_path.read_text()
+    assert result.metrics["test"]["frames"]["micro"] == metrics["test"]["frames"]["micro"]
 
 
 def test_detect_finds_the_events_of_a_new_recording(job):

@@ -24,6 +24,48 @@ def validation_windows(clips: pd.DataFrame, classes, params):
                          event_bins=params.event_bins, seed=params.seed, validation=True)
 
 
+def save_windows_result(job_dir, result: dict, windows, part: str) -> None:
+    """A part's window activity (``predictions.npz``, ``test_predictions.npz``) and estimated
+    events (``validation_events.csv``, ``test_events.csv``)."""
+    prefix = "test_" if part == "test" else ""
+    np.savez_compressed(job_dir / f"{prefix}predictions.npz", activity=result["activity"],
+                        targets=result["targets"], starts=result["starts"],
+                        clips=np.array(windows.clips["path"].tolist()))
+    result["estimated"].to_csv(job_dir / f"{part}_events.csv", index=False)
+
+
+def replay_part(job, part: str, parse, recorded: dict) -> tuple[dict, float, bool]:
+    """(metrics, largest activity difference, identical) of the best model on ``part``'s
+    windows ("validation" or "test"), against ``recorded`` (that part's metrics)."""
+    import json
+
+    from modules.sed.job import clips_of, evaluate_on_windows
+
+    params, classes = job.params, job.class_names
+    windows = validation_windows(clips_of(job.table(part)), classes, params)
+    result = evaluate_on_windows(job.model, params, classes, windows, parse)
+    saved = job.path / ("test_predictions.npz" if part == "test" else "predictions.npz")
+    before = np.load(saved)["activity"]
+    difference = (float(np.abs(before - result["activity"]).max())
+                  if before.shape == result["activity"].shape else float("inf"))
+    now = json.loads(json.dumps(result["metrics"], default=json_default))
+    identical = difference == 0.0 and all(
+        recorded.get(level, {}).get(key) == now[level][key] for level in ("frames", "events")
+        for key in ("micro", "overall") if key in now[level])
+    return now, difference, identical
+
+
+def _f1_lines(part: str, recorded: dict, now: dict) -> list[str]:
+    def f1(metrics, level, key):
+        value = metrics.get(level, {}).get(key, {}).get("f1")
+        return "n/a" if value is None else f"{value:.6f}"
+
+    return [f"{part}frame F1 (micro): recorded {f1(recorded, 'frames', 'micro')}, replayed "
+            f"{f1(now, 'frames', 'micro')}",
+            f"{part}event F1: recorded {f1(recorded, 'events', 'overall')}, replayed "
+            f"{f1(now, 'events', 'overall')}"]
+
+
 @register_task("sed")
 class SoundEventDetection(Task):
     """Framewise targets (classes x ``event_bins``) per window; frame and event metrics."""
@@ -49,15 +91,15 @@ class SoundEventDetection(Task):
         if run.split == "auto":
             run.split = "group"  # clips of one recording never on both sides
         parts, _ = load_and_split(run, ctx.datasets)
-        if not parts.test.empty:
-            raise ValueError(f"split {run.split!r} gives a held-out test part of "
-                             f"{len(parts.test)} clip folders, and task 'sed' does not evaluate "
-                             f"one yet: leave test_fold unset, or mark those rows 'validation'")
-        train, validation = parts.train, parts.validation
-        check_no_group_leak(train, validation)
-        ctx.train, ctx.validation = testing_subsets(run, train, validation)
+        check_no_group_leak(parts.train, parts.validation)
+        ctx.train, ctx.validation, ctx.test = testing_subsets(run, parts.train, parts.validation,
+                                                              parts.test)
         clips = ctx.state["clips"] = (clips_of(ctx.train), clips_of(ctx.validation))
-        classes = sorted({label for part in clips for events in part["events"]
+        if not ctx.test.empty:  # held out: only evaluate_test cuts windows of it
+            ctx.state["test_clips"] = clips_of(ctx.test)
+        # every part's classes, as a classification job's come from the whole table
+        classes = sorted({label for part in (*clips, ctx.state.get("test_clips"))
+                          if part is not None for events in part["events"]
                           for _, _, label in events})
         if not classes:
             raise ValueError("the clips hold no annotated event: nothing to detect")
@@ -116,10 +158,18 @@ class SoundEventDetection(Task):
         windows = ctx.state["windows"]
         result = ctx.state["result"] = evaluate_on_windows(model, ctx.params, ctx.class_names,
                                                            windows, ctx.parse)
-        np.savez_compressed(ctx.path / "predictions.npz", activity=result["activity"],
-                            targets=result["targets"], starts=result["starts"],
-                            clips=np.array(windows.clips["path"].tolist()))
-        result["estimated"].to_csv(ctx.path / "validation_events.csv", index=False)
+        save_windows_result(ctx.path, result, windows, "validation")
+        return result["metrics"]
+
+    def evaluate_test(self, ctx: JobContext, model) -> dict:
+        """The held-out clips' fixed windows, cut only now, through the best model once."""
+        from modules.sed.job import evaluate_on_windows
+
+        windows = validation_windows(ctx.state["test_clips"], ctx.class_names, ctx.params)
+        ctx.state["skipped"] = ctx.state["skipped"] + windows.skipped
+        ctx.state["test_windows"] = windows
+        result = evaluate_on_windows(model, ctx.params, ctx.class_names, windows, ctx.parse)
+        save_windows_result(ctx.path, result, windows, "test")
         return result["metrics"]
 
     def report(self, ctx: JobContext, metrics: dict, header: dict) -> str:
@@ -135,13 +185,22 @@ class SoundEventDetection(Task):
             "split": f"{params.split} (validation {len(windows.clips)} clips, training "
                      f"{len(ctx.state['clips'][0])})",
         })
+        test = ctx.state.get("test_windows")
+        if test is not None:
+            lines["test"] = (f"{len(test.clips)} clips, held out: evaluated once, with the "
+                             f"best model, after training")
         lines.update({key: header[key] for key in ("model", "epochs", "mlflow")})
         skipped = ctx.state["skipped"]
         width = max(map(len, lines)) + 2
+        results = format_sed_report(metrics["frames"], metrics["events"], classes)
+        if "test" in metrics:
+            title = "Test (held out, best model evaluated once after training)"
+            results += (f"\n{title}\n{'-' * len(title)}\n"
+                        + format_sed_report(metrics["test"]["frames"], metrics["test"]["events"],
+                                            classes))
         return ("spectrain sound event detection report\n" + "=" * 38 + "\n\n"
                 + "\n".join(f"{key + ':':<{width}}{value}" for key, value in lines.items())
-                + "\n\n" + format_sed_report(metrics["frames"], metrics["events"], classes)
-                + "\nSkipped clips (" + str(len(skipped)) + ")\n"
+                + "\n\n" + results + "\nSkipped clips (" + str(len(skipped)) + ")\n"
                 + "".join(f"{path}\t{reason}\n" for path, reason in skipped))
 
     def write_outputs(self, ctx: JobContext, model, metrics: dict) -> None:
@@ -155,33 +214,21 @@ class SoundEventDetection(Task):
                 "best_event_f1": float(metrics["events"]["overall"]["f1"])}
 
     def replay(self, job, parse_function, progress: bool) -> ReplayComparison:
-        """The best model on the same validation windows: the activity and metrics must equal
-        the recorded ones."""
-        import json
-
-        from modules.sed.job import clips_of, evaluate_on_windows
-
-        params, classes = job.params, job.class_names
-        windows = validation_windows(clips_of(job.table("validation")), classes, params)
-        parse = job.parse_builder(parse_function)(params)
-        result = evaluate_on_windows(job.model, params, classes, windows, parse)
+        """The best model on the same validation (and held-out test) windows: the activity and
+        metrics must equal the recorded ones."""
+        parse = job.parse_builder(parse_function)(job.params)
         recorded = job.recorded_metrics()
-        before = np.load(job.path / "predictions.npz")["activity"]
-        difference = (float(np.abs(before - result["activity"]).max())
-                      if before.shape == result["activity"].shape else float("inf"))
-        now = json.loads(json.dumps(result["metrics"], default=json_default))
-        identical = difference == 0.0 and all(
-            recorded[level][key] == now[level][key] for level in ("frames", "events")
-            for key in ("micro", "overall") if key in now[level])
-        text = (f"replay of {job.path}\nframe F1 (micro): recorded "
-                f"{recorded['frames']['micro']['f1']:.6f}, replayed "
-                f"{now['frames']['micro']['f1']:.6f}\nevent F1: recorded "
-                f"{recorded['events']['overall']['f1']:.6f}, replayed "
-                f"{now['events']['overall']['f1']:.6f}\nlargest difference in any frame "
-                f"activity: {difference:.3g}\n"
-                + ("IDENTICAL to the recorded metrics\n" if identical
-                   else "DIFFERENT from the recorded metrics\n"))
-        return ReplayComparison(now, recorded, identical, difference, text)
+        now, difference, identical = replay_part(job, "validation", parse, recorded)
+        lines = [f"replay of {job.path}", *_f1_lines("", recorded, now)]
+        if job.has_test:
+            now["test"], test_difference, same = replay_part(job, "test", parse,
+                                                             recorded.get("test") or {})
+            lines += _f1_lines("test ", recorded.get("test") or {}, now["test"])
+            difference, identical = max(difference, test_difference), identical and same
+        lines += [f"largest difference in any frame activity: {difference:.3g}",
+                  "IDENTICAL to the recorded metrics" if identical
+                  else "DIFFERENT from the recorded metrics"]
+        return ReplayComparison(now, recorded, identical, difference, "\n".join(lines) + "\n")
 
     def detect(self, job, inputs, output_dir, hop_seconds=None, threshold=None,
                median_filter=None, min_duration: float = 0.0, min_gap: float = 0.0,
