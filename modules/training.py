@@ -413,7 +413,9 @@ def _report(task: Task, ctx: JobContext, best, metrics: dict, best_value: float)
 
     params, info, tracker = ctx.params, ctx.info, ctx.tracker
     header = {
-        "job": str(ctx.path), "trainer": f"{info['trainer_file']} (job block {info['job_block']})",
+        "job": str(ctx.path),
+        # job_block_of: a job resumed from a folder written before job_block was recorded
+        "trainer": f"{info['trainer_file']} (job block {job_block_of(info)})",
         "description": params.description or "-", "started": info["started"], "reported": _now(),
         "datasets": ", ".join(name for name, flag in info["datasets"].items() if flag),
         "model": f"{ctx.network.name} ({info['model_parameters']:,} parameters)",
