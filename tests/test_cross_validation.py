@@ -155,3 +155,28 @@ def test_the_summary_table_keeps_long_metric_names_apart(tmp_path):
     assert row.split() == ["1", "1", "0.9000", "0.9000", "0.9000"]
     assert mean.count("0.9000 +/- 0.0000") == 3
     assert len(header) == len(row) == len(mean)  # columns end where their names end
+
+
+def test_a_test_fold_is_held_out_of_every_fold_and_summarised_apart(tmp_path, esc10):
+    table = load_esc_folders(esc10)
+    table = table[table["label"].isin(["Dog bark", "Rain"]) & table["fold"].isin([1, 2, 3, 4])]
+    small = table.groupby(["label", "fold"]).head(2)[["path", "label", "fold"]]
+    small.to_csv(tmp_path / "small.csv", index=False)
+    trainer = write_trainer(tmp_path, str(tmp_path / "small.csv"),
+                            "parameters.split = 'fold'\nparameters.test_fold = 4\n")
+    cache = tmp_path / "cache"
+    run_trainer(trainer, testing=True, cache_root=str(cache), progress=False)
+    folder = cache / "cv" / "train1"
+    jobs = {json.loads((job / "job.json").read_text())["cross_validation"]["fold"]: job
+            for job in folder.glob("[0-9]*_testing")}
+    assert sorted(jobs) == [1, 2, 3]  # validation rotates over the other folds
+    for fold, job in jobs.items():
+        assert set(pd.read_csv(job / "validation.csv")["fold"]) == {fold}
+        assert set(pd.read_csv(job / "test.csv")["fold"]) == {4}  # the same held-out fold
+        assert 4 not in set(pd.read_csv(job / "train.csv")["fold"])
+    [summary_dir] = folder.glob("cv*")
+    summary = json.loads((summary_dir / "summary.json").read_text())
+    tests = [json.loads((jobs[f] / "metrics.json").read_text())["test"]["examples"]["accuracy"]
+             for f in (1, 2, 3)]
+    assert summary["mean"]["test_accuracy"] == pytest.approx(np.mean(tests))
+    assert "test_accuracy" in (summary_dir / "summary.txt").read_text()
