@@ -20,7 +20,8 @@
 Each command is a module of :mod:`modules.commands` that registers its parser and handler; this
 module only builds the parser from them, parses and dispatches. TensorFlow is imported first,
 without its start-up lines (:mod:`modules.startup`), unless a command registers
-``uses_tensorflow=False`` (listing jobs, inspecting data, comparing jobs start in a second).
+``uses_tensorflow=False`` (listing jobs, inspecting data and annotations, comparing jobs and
+rebuilding a job page start in a second).
 
 Errors: an error the user can fix (a :class:`modules.errors.UserError`, e.g. an unknown dataset
 or parameter in a trainer file, a job folder that cannot be replayed, a checkpoint refused as

@@ -64,3 +64,12 @@ def test_lines_written_while_tensorflow_loads_are_passed_on(tmp_path):
                             text=True, timeout=60, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                                                         "PYTHONPATH": str(tmp_path)})
     assert result.stderr == "E0000 something TensorFlow wants you to see\n"
+
+
+def test_light_commands_start_without_tensorflow(tmp_path):
+    code = ("import sys\nfrom modules.cli import main\n"
+            f"main(['jobs', '--cache-root', {str(tmp_path)!r}])\n"
+            "print('TensorFlow loaded:', 'tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert "no jobs found" in result.stdout and "TensorFlow loaded: False" in result.stdout

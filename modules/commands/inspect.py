@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     raw.set_defaults(handler=run_raw, uses_tensorflow=False)
     netcdf = what.add_parser("netcdf", help="a feature set (.nc): instances, labels, folds")
     netcdf.add_argument("--input", required=True, type=Path)
-    netcdf.set_defaults(handler=run_netcdf)
+    netcdf.set_defaults(handler=run_netcdf, uses_tensorflow=False)
     annotations = what.add_parser(
         "annotations", help="annotation tables: events per label and recording, skipped rows",
         description="Read an annotation table (Raven / BirdNET / Koogu selection table, "
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     annotations.add_argument("--audio-root", type=Path, metavar="DIR",
                              help="relative recording names resolve against this folder "
                                   "(default: each table's folder)")
-    annotations.set_defaults(handler=run_annotations)
+    annotations.set_defaults(handler=run_annotations, uses_tensorflow=False)
 
 
 def run_raw(args) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 def register(subparsers) -> None:
     report = subparsers.add_parser("report", help="(re)build a job folder's report.html")
     report.add_argument("job_dir", type=Path)
-    report.set_defaults(handler=run)
+    report.set_defaults(handler=run, uses_tensorflow=False)
 
 
 def run(args) -> int:
