@@ -191,3 +191,28 @@ def test_train_and_test_rows_only_carve_validation_out_of_train_and_say_so(jobs)
     report = read(job, "report.txt")
     assert "validation is 9 of its 33 training rows" in report
     assert "validation is 9 of its 33 training rows" in read(job, "report.html")
+
+
+def test_a_split_the_table_cannot_give_is_one_line_at_the_command_line(tmp_path, capsys):
+    from modules.cli import main
+
+    (tmp_path / "only_train.csv").write_text(
+        "path,label,split\n" + "".join(f"rain{i}.wav,Rain,train\n" for i in range(4)))
+    trainer = tmp_path / "trainers" / "heldout" / "train2.py"
+    trainer.parent.mkdir(parents=True)
+    trainer.write_text(textwrap.dedent(f"""
+        from modules.data import register_dataset
+        from modules.models import baseline_cnn
+        from modules.parameters import parameters
+        from modules.training import launch_job
+
+        register_dataset("OnlyTrain", {str(tmp_path / "only_train.csv")!r})
+        parameters.split = "split"
+        launch_job({{"OnlyTrain": 1}}, baseline_cnn, [], [])
+    """))
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", str(trainer), "--cache-root", str(tmp_path / "cache"), "--no-progress"])
+    message = str(stopped.value.code)
+    assert message.startswith("spectrain train: split method 'split' needs rows with split "
+                              "'train' and rows with 'validation' or 'test'"), message
+    assert "\n" not in message and "Traceback" not in capsys.readouterr().err

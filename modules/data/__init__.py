@@ -58,8 +58,8 @@ from .respiratory import (  # importing it registers Icbhi, Jordan and Bd
 )
 from .rows import SkippedRow, skipped_of
 from .schema import AUDIO_EXTENSIONS, SPLIT_VALUES, TABLE_COLUMNS, TASK_CLASSES, make_table
-from .splits import (SPLIT_METHODS, SplitParts, check_no_group_leak, split_parts, split_table,
-                     testing_subset)
+from .splits import (SPLIT_METHODS, SplitError, SplitParts, check_no_group_leak, split_parts,
+                     split_table, testing_subset)
 from .urbansound import load_urbansound8k, locate_urbansound8k, read_urbansound8k
 
 __all__ = [
@@ -74,6 +74,6 @@ __all__ = [
     "make_chunk_labeler", "make_table", "project_root", "read_audio", "read_cycles",
     "read_dcase_setup", "read_esc50", "read_urbansound8k", "register_dataset",
     "register_layout", "registered_datasets", "resolve_data_root", "shared_datasets_dir",
-    "SplitParts", "skipped_of", "split_parts", "split_table", "summarise", "testing_subset",
-    "unregister_dataset",
+    "SplitError", "SplitParts", "skipped_of", "split_parts", "split_table", "summarise",
+    "testing_subset", "unregister_dataset",
 ]

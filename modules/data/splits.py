@@ -15,7 +15,13 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from modules.errors import UserError
+
 from .schema import is_multi_label, multi_hot, row_labels
+
+class SplitError(UserError, ValueError):
+    """A split that the table and the parameters cannot give (a user error: one line)."""
+
 
 SPLIT_METHODS = ("auto", "fold", "group", "official", "official_patients", "random", "split")
 OFFICIAL_METHODS = ("official", "official_patients")
@@ -53,13 +59,13 @@ def _group_folds(n_folds: Optional[int], validation_size: float) -> int:
     """How many folds a group split uses: ``n_folds``, else ``round(1 / validation_size)``."""
     if n_folds is not None:
         if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
-            raise ValueError(f"n_folds must be a whole number of at least 2, got {n_folds!r}")
+            raise SplitError(f"n_folds must be a whole number of at least 2, got {n_folds!r}")
         return int(n_folds)
     if not 0.0 < validation_size < 1.0:
-        raise ValueError(f"validation_size must be between 0 and 1, got {validation_size}")
+        raise SplitError(f"validation_size must be between 0 and 1, got {validation_size}")
     n_splits = int(round(1.0 / validation_size))
     if n_splits < 2:
-        raise ValueError(f"validation_size={validation_size} is too large for a group "
+        raise SplitError(f"validation_size={validation_size} is too large for a group "
                          "split: round(1 / validation_size) must be at least 2")
     return n_splits
 
@@ -126,16 +132,16 @@ def _group_validation_mask(table: pd.DataFrame, n_splits: int, validation_fold: 
     k-fold over ``table``."""
     fold = 1 if validation_fold is None else validation_fold
     if isinstance(fold, bool) or int(fold) != fold or not 1 <= fold <= n_splits:
-        raise ValueError(f"{option} must be between 1 and {n_splits} (the number of "
+        raise SplitError(f"{option} must be between 1 and {n_splits} (the number of "
                          f"folds of the group split), got {validation_fold!r}")
     if not _has_all(table, "group"):
         missing = int(table["group"].isna().sum()) if "group" in table else len(table)
-        raise ValueError(f"a group split needs a group on every row; {missing} of {len(table)} "
+        raise SplitError(f"a group split needs a group on every row; {missing} of {len(table)} "
                          f"rows of {what} have none. Use 'random' for a table without groups")
     groups = table["group"].to_numpy(dtype=object)
     n_groups = len(set(groups))
     if n_groups < n_splits:
-        raise ValueError(f"a group split into {n_splits} folds needs at least {n_splits} "
+        raise SplitError(f"a group split into {n_splits} folds needs at least {n_splits} "
                          f"groups; {what} has {n_groups}")
     from sklearn.model_selection import StratifiedGroupKFold  # slow import: only when used
 
@@ -191,7 +197,7 @@ def split_parts(table: pd.DataFrame, method: str = "auto", validation_fold: Opti
     if method == "group":
         return _group_parts(table, _group_folds(n_folds, validation_size), validation_fold,
                             test_fold, seed)
-    raise ValueError(f"test_fold applies to the 'fold' and 'group' splits, not {method!r}; "
+    raise SplitError(f"test_fold applies to the 'fold' and 'group' splits, not {method!r}; "
                      f"for a held-out test part give the table a split column (train/"
                      f"validation/test) and use split 'split'")
 
@@ -201,10 +207,10 @@ def _checked_method(table: pd.DataFrame, method: str, validation_fold: Optional[
     if method not in SPLIT_METHODS:
         close = difflib.get_close_matches(str(method), SPLIT_METHODS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown split method {method!r}; expected one of "
+        raise SplitError(f"unknown split method {method!r}; expected one of "
                          f"{', '.join(SPLIT_METHODS)}{hint}")
     if len(table) == 0:
-        raise ValueError("cannot split an empty table")
+        raise SplitError("cannot split an empty table")
     return _choose_method(table, validation_fold) if method == "auto" else method
 
 
@@ -262,7 +268,7 @@ def _two_parts(table: pd.DataFrame, method: str, validation_fold: Optional[int],
         return _official_split(table, method, validation_fold, validation_size, seed, n_folds)
     if method == "group":
         if not _has_all(table, "group"):
-            raise ValueError("split method 'group' needs a group on every row; use 'random' "
+            raise SplitError("split method 'group' needs a group on every row; use 'random' "
                              "for a table without groups")
         n_splits = _group_folds(n_folds, validation_size)
         validation_mask = _group_validation_mask(table, n_splits, validation_fold, seed)
@@ -276,18 +282,18 @@ def _fold_split(table: pd.DataFrame, validation_fold: Optional[int]
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Method "fold" of :func:`split_table`."""
     if validation_fold is None:
-        raise ValueError("split method 'fold' needs validation_fold")
+        raise SplitError("split method 'fold' needs validation_fold")
     if not _has_all(table, "fold"):
         missing = int(table["fold"].isna().sum()) if "fold" in table else len(table)
-        raise ValueError(f"split method 'fold' needs a fold on every row; {missing} of "
+        raise SplitError(f"split method 'fold' needs a fold on every row; {missing} of "
                          f"{len(table)} rows have none. Use 'group' or 'random' instead.")
     folds = table["fold"].to_numpy(dtype=np.int64)
     validation_mask = folds == int(validation_fold)
     if not validation_mask.any():
-        raise ValueError(f"validation fold {validation_fold} has no rows; the table's folds "
+        raise SplitError(f"validation fold {validation_fold} has no rows; the table's folds "
                          f"are {sorted(set(folds.tolist()))}")
     if validation_mask.all():
-        raise ValueError(f"every row is in validation fold {validation_fold}: nothing left "
+        raise SplitError(f"every row is in validation fold {validation_fold}: nothing left "
                          "to train on")
     return _parts(table, validation_mask)
 
@@ -296,23 +302,23 @@ def _split_column_parts(table: pd.DataFrame, validation_size: float, seed: int,
                         test_fold: Optional[int]) -> SplitParts:
     """Method "split" of :func:`split_parts`."""
     if test_fold is not None:
-        raise ValueError("test_fold applies to the 'fold' and 'group' splits; split 'split' "
+        raise SplitError("test_fold applies to the 'fold' and 'group' splits; split 'split' "
                          "takes its test part from the rows whose split is 'test'")
     if "split" not in table or table["split"].isna().all():
-        raise ValueError("split method 'split' needs a 'split' column (train/validation/test)")
+        raise SplitError("split method 'split' needs a 'split' column (train/validation/test)")
     splits = table["split"]
     counts = splits.value_counts(dropna=False).to_dict()
     known = splits.isin(("train", "validation", "test")).to_numpy(dtype=bool)
     if not known.all():
         first = table.iloc[int(np.flatnonzero(~known)[0])]
         value = "no split" if pd.isna(first["split"]) else repr(first["split"])
-        raise ValueError(f"split method 'split': {int((~known).sum())} row(s) have no split or "
+        raise SplitError(f"split method 'split': {int((~known).sum())} row(s) have no split or "
                          f"one that is not train, validation or test (first: {first['path']}: "
                          f"{value}); the table has {counts}")
     masks = {name: (splits == name).to_numpy(dtype=bool) for name in ("train", "validation",
                                                                       "test")}
     if not masks["train"].any() or not (masks["validation"].any() or masks["test"].any()):
-        raise ValueError("split method 'split' needs rows with split 'train' and rows with "
+        raise SplitError("split method 'split' needs rows with split 'train' and rows with "
                          f"'validation' or 'test'; the table has {counts}")
     test = table[masks["test"]].reset_index(drop=True)
     if masks["validation"].any():
@@ -337,14 +343,14 @@ def _fold_parts(table: pd.DataFrame, validation_fold: Optional[int], test_fold: 
                 ) -> SplitParts:
     """Method "fold" with a test fold."""
     if validation_fold is not None and int(test_fold) == int(validation_fold):
-        raise ValueError(f"test_fold and validation_fold are both {test_fold}: the test part "
+        raise SplitError(f"test_fold and validation_fold are both {test_fold}: the test part "
                          "must be another fold")
     if not _has_all(table, "fold"):
-        raise ValueError("test_fold needs a fold on every row")
+        raise SplitError("test_fold needs a fold on every row")
     test_mask = table["fold"].to_numpy(dtype=np.int64) == int(test_fold)
     if not test_mask.any():
         folds = sorted(set(table["fold"].astype(int).tolist()))
-        raise ValueError(f"test fold {test_fold} has no rows; the table's folds are {folds}")
+        raise SplitError(f"test fold {test_fold} has no rows; the table's folds are {folds}")
     rest = table[~test_mask].reset_index(drop=True)
     train, validation = _fold_split(rest, validation_fold)
     return SplitParts(train, validation, table[test_mask].reset_index(drop=True))
@@ -354,7 +360,7 @@ def _group_parts(table: pd.DataFrame, n_splits: int, validation_fold: Optional[i
                  test_fold: int, seed: int) -> SplitParts:
     """Method "group" with a test fold: two folds of one stratified group k-fold."""
     if int(test_fold) == int(validation_fold or 1):
-        raise ValueError(f"test_fold and validation_fold are both {test_fold}: the test part "
+        raise SplitError(f"test_fold and validation_fold are both {test_fold}: the test part "
                          "must be another fold")
     test_mask = _group_validation_mask(table, n_splits, test_fold, seed, option="test_fold")
     validation_mask = _group_validation_mask(table, n_splits, validation_fold, seed)
@@ -369,7 +375,7 @@ def _random_split(table: pd.DataFrame, validation_size: float, seed: int
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Method "random" of :func:`split_table`."""
     if not 0.0 < validation_size < 1.0:
-        raise ValueError(f"validation_size must be between 0 and 1, got {validation_size}")
+        raise SplitError(f"validation_size must be between 0 and 1, got {validation_size}")
     from sklearn.model_selection import train_test_split  # slow import: only when used
 
     if is_multi_label(table):
@@ -380,7 +386,7 @@ def _random_split(table: pd.DataFrame, validation_size: float, seed: int
         _, validation_positions = train_test_split(
             positions, test_size=validation_size, stratify=labels, random_state=seed)
     except ValueError as error:
-        raise ValueError(f"stratified random split failed: {error} (every class needs at least "
+        raise SplitError(f"stratified random split failed: {error} (every class needs at least "
                          "2 rows, and the validation part at least one row per class)") from None
     validation_mask = np.zeros(len(table), bool)
     validation_mask[validation_positions] = True
@@ -404,12 +410,12 @@ def _official_values(table: pd.DataFrame, method: str) -> pd.Series:
               else pd.Series([np.nan] * len(table), index=table.index, dtype=object))
     has_split = splits.notna().to_numpy(dtype=bool)
     if not has_split.any():
-        raise ValueError(f"split method {method!r} needs a dataset split ('split' column: "
+        raise SplitError(f"split method {method!r} needs a dataset split ('split' column: "
                          "train/validation/test) on at least some rows, and no row has one; "
                          "use 'group' to split by patient instead")
     unknown = sorted(set(splits[has_split]) - {"train", "validation", "test"})
     if unknown:
-        raise ValueError(f"split method {method!r}: unknown split value(s) "
+        raise SplitError(f"split method {method!r}: unknown split value(s) "
                          f"{', '.join(map(repr, unknown))}; expected train, validation or test")
     return splits
 
@@ -462,7 +468,7 @@ def _official_split(table: pd.DataFrame, method: str, validation_fold: Optional[
     if train.empty or validation.empty:
         counts = splits.value_counts(dropna=False).to_dict()
         empty = "train" if train.empty else "validation"
-        raise ValueError(f"split method {method!r} left the {empty} part empty; the table's "
+        raise SplitError(f"split method {method!r} left the {empty} part empty; the table's "
                          f"splits are {counts}")
     if method == "official_patients":
         check_no_group_leak(train, validation)
@@ -550,7 +556,7 @@ def testing_subset(table: pd.DataFrame, per_class: int, seed: int = 42) -> pd.Da
     Used for quick test runs; the pick does not depend on how the labels are ordered.
     """
     if per_class < 1:
-        raise ValueError(f"per_class must be at least 1, got {per_class}")
+        raise SplitError(f"per_class must be at least 1, got {per_class}")
     rng = np.random.default_rng(seed)
     keep: list[int] = []
     labels = table["label"].to_numpy(dtype=object)
@@ -575,5 +581,5 @@ def check_no_group_leak(train: pd.DataFrame, validation: pd.DataFrame,
     leaked = sorted(set(train["group"].dropna()) & set(validation["group"].dropna()), key=str)
     if leaked:
         shown = ", ".join(map(str, leaked[:10])) + (" ..." if len(leaked) > 10 else "")
-        raise ValueError(f"{len(leaked)} group(s) have rows in both {names[0]} and {names[1]}: "
+        raise SplitError(f"{len(leaked)} group(s) have rows in both {names[0]} and {names[1]}: "
                          f"{shown}")
